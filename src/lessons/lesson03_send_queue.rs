@@ -1,0 +1,221 @@
+//! Lesson 03 — the send queue: the seed's design, with a writer thread.
+//!
+//! **The problem.** In lesson 02 every caller waits on the lock while another
+//! caller is in the kernel, and every send is still its own system call.
+//!
+//! **The change.** Callers never touch the socket. `send` pushes the packet
+//! on a queue under a short lock and returns. One *writer thread* per
+//! session takes packets off the queue and writes them, one per write call.
+//! The C# original's `_pending` flag survives: `send` wakes the writer only
+//! when `pending` is false (the C# `RegisterSend`); while the writer is busy,
+//! callers just enqueue. When a write returns (the C# `OnSendCompleted`),
+//! the writer looks at the queue again *under the lock* before it clears
+//! `pending` — the seed's "가정" (assumption) paragraph: packets queued
+//! during the write were queued by callers that skipped the wake-up, so
+//! nobody else will ever come for them.
+//!
+//! **The cost.** Still one write call per packet, now plus a hand-off to
+//! another thread. Measured, it is no faster than lesson 02. Its gain is
+//! that callers no longer wait on the network; lesson 04 cashes it in.
+//!
+//! **What the tests show** (`tests/lesson03_send_queue.rs`): write calls equal
+//! sends; while the writer is held inside a write, a burst of 100 sends
+//! costs exactly one wake-up.
+//!
+//! ```text
+//! send ──lock──▶ queue.push_back ── pending? ──no──▶ pending = true, notify_one
+//!                                            └─yes─▶ (writer is busy: just return)
+//! writer: wait for pending ─▶ pop_front ─unlock─▶ write ─lock─▶ queue empty? ─yes─▶ pending = false
+//!                     ▲                                                    └─no──▶ (go again)
+//!                     └────────────────────────────────────────────────────────────┘
+//! ```
+
+use std::collections::VecDeque;
+
+use crate::lessons::{SendError, SendPath};
+use crate::packet::Packet;
+use crate::stats::StatsSnapshot;
+use crate::sync::{Arc, Condvar, Mutex, thread};
+use crate::wire::{Wire, WireHandle};
+
+/// Lesson 03's send path: a queue, a pending flag and a writer thread.
+pub struct SendQueue {
+    /// What `send` and the writer thread share.
+    shared: Arc<Shared>,
+    /// The writer thread, until `close` or `abort` joins it.
+    writer: Mutex<Option<thread::JoinHandle<()>>>,
+}
+
+// ANCHOR: state
+/// What `send` and the writer thread share.
+struct Shared {
+    /// The queue and its flags. Held only for a few instructions at a time:
+    /// never across a socket call.
+    state: Mutex<State>,
+    /// Signalled when `pending` turns true (work for the writer) or `closed`
+    /// turns true. The writer waits on it while it has nothing to do.
+    pending_or_closed: Condvar,
+    /// The wire's counters (the wire itself belongs to the writer thread).
+    counters: WireHandle,
+}
+
+/// The state under the lock.
+struct State {
+    /// Packets accepted by `send`, not yet taken by the writer, oldest first.
+    /// Invariant: non-empty implies `pending`.
+    queue: VecDeque<Packet>,
+    /// The seed's `_pending`: true from the send that woke the writer until
+    /// the writer finds the queue empty after a write. While it is true the
+    /// writer owns the socket and will come back for the queue, so `send`
+    /// need not wake it. Changed only under the lock.
+    pending: bool,
+    /// true once `close` or `abort` ran or a write failed: `send` refuses
+    /// packets. Never goes back to false.
+    closed: bool,
+}
+// ANCHOR_END: state
+
+impl SendQueue {
+    /// Starts the writer thread on `wire`.
+    pub fn new(wire: Wire) -> SendQueue {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                queue: VecDeque::new(),
+                pending: false,
+                closed: false,
+            }),
+            pending_or_closed: Condvar::new(),
+            counters: wire.handle(),
+        });
+        let writer_shared = Arc::clone(&shared);
+        let writer = thread::Builder::new()
+            .name("writer".into())
+            .spawn(move || run_writer(&writer_shared, &wire))
+            .expect("failed to spawn the writer thread");
+        SendQueue {
+            shared,
+            writer: Mutex::new(Some(writer)),
+        }
+    }
+
+    /// Marks the queue closed, drops what is queued if `drop_queued`, wakes
+    /// the writer so it can finish, and joins it. Returns the packets dropped.
+    fn shut(&self, drop_queued: bool) -> usize {
+        let mut state = self.shared.state.lock().unwrap();
+        state.closed = true;
+        let dropped = if drop_queued {
+            std::mem::take(&mut state.queue).len()
+        } else {
+            0
+        };
+        drop(state);
+        self.shared.pending_or_closed.notify_one();
+        if let Some(writer) = self.writer.lock().unwrap().take() {
+            let _ = writer.join(); // a panicking writer has already reported itself
+        }
+        dropped
+    }
+}
+
+impl SendPath for SendQueue {
+    // ANCHOR: send
+    fn send(&self, packet: Packet) -> Result<(), SendError> {
+        let mut state = self.shared.state.lock().unwrap();
+        if state.closed {
+            return Err(SendError::Closed(packet));
+        }
+        state.queue.push_back(packet);
+        self.shared.counters.stats().count_send();
+        if state.pending {
+            // A write is in flight. Like the C# `Send`, skip `RegisterSend`:
+            // the writer will find this packet when it comes back for the queue.
+            log::trace!(
+                "enqueue: pending=true, {} queued: writer busy, no wake-up",
+                state.queue.len()
+            );
+            return Ok(());
+        }
+        // `RegisterSend`: nobody is writing. Claim the socket for the writer
+        // and wake it. The flag is set under the lock, so exactly one sender
+        // of a burst does this.
+        state.pending = true;
+        drop(state); // notify after unlocking: the woken writer finds the lock free
+        self.shared.pending_or_closed.notify_one();
+        self.shared.counters.stats().count_wakeup();
+        log::trace!("enqueue: pending=false -> true: woke the writer");
+        Ok(())
+    }
+    // ANCHOR_END: send
+
+    fn close(&self) {
+        self.shut(false);
+    }
+
+    fn abort(&self) -> usize {
+        self.shut(true)
+    }
+
+    fn stats(&self) -> StatsSnapshot {
+        self.shared.counters.stats().snapshot()
+    }
+}
+
+impl Drop for SendQueue {
+    /// Dropped without `close`: let the writer flush what is queued and exit
+    /// on its own (not joined, so dropping never blocks).
+    fn drop(&mut self) {
+        self.shared.state.lock().unwrap().closed = true;
+        self.shared.pending_or_closed.notify_one();
+    }
+}
+
+// ANCHOR: writer
+/// The writer thread: the C# `OnSendCompleted`, as a loop.
+fn run_writer(shared: &Shared, wire: &Wire) {
+    let mut state = shared.state.lock().unwrap();
+    loop {
+        // Sleep until a send sets `pending` (or close).
+        while !state.pending && !state.closed {
+            state = shared.pending_or_closed.wait(state).unwrap();
+        }
+        log::trace!("writer: awake, {} queued", state.queue.len());
+        let Some(packet) = state.queue.pop_front() else {
+            break; // closed, and nothing left to write
+        };
+        drop(state); // never hold the queue lock across a socket call
+
+        // One packet, one write call.
+        wire.stats().count_batch(1);
+        log::trace!("write: 1 packet, {} bytes", packet.len());
+        let written = wire.write_all(packet.as_bytes());
+
+        state = shared.state.lock().unwrap();
+        if let Err(error) = written {
+            state.closed = true;
+            state.pending = false;
+            let dropped = std::mem::take(&mut state.queue).len();
+            drop(state);
+            log::debug!("writer: write failed, {dropped} queued packets dropped");
+            wire.fail(error);
+            return;
+        }
+        // The seed's "가정": while we were writing, other threads saw
+        // `pending == true`, queued their packets and did NOT wake us.
+        // If we cleared `pending` now without looking, their packets would
+        // sit in the queue until some later send happened to wake us.
+        // So we look, under the same lock they queued under:
+        if state.queue.is_empty() {
+            state.pending = false; // nobody left behind: the next send wakes us
+            log::trace!("writer: queue empty, pending -> false");
+        } else {
+            log::trace!(
+                "writer: {} queued during the write, keeping pending",
+                state.queue.len()
+            );
+        }
+    }
+    drop(state);
+    wire.shutdown_write();
+    log::trace!("writer: closed, exiting");
+}
+// ANCHOR_END: writer

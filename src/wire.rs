@@ -1,0 +1,153 @@
+//! The socket side of a send path: where bytes leave the process.
+//!
+//! A lesson never calls the socket directly: it calls its [`Wire`], which
+//! makes exactly one system call per [`Wire::write`] or
+//! [`Wire::write_vectored`] and counts it in the session's
+//! [`SendStats`]. That is how "write calls per message" becomes a number.
+//!
+//! Behind the wire is a [`Sink`]: a `TcpStream` in every lesson, example and
+//! socket test. Counting tests may put a gate in front of the socket
+//! ([`testing::GatedSink`](crate::testing::GatedSink)) to hold the writer
+//! still while they queue packets.
+
+use std::io::{self, IoSlice, Write};
+use std::net::{Shutdown, TcpStream};
+
+use crate::stats::SendStats;
+use crate::sync::{Arc, Mutex};
+
+/// Where a send path's bytes go: one method per system call.
+///
+/// Implemented for `TcpStream` (through `&TcpStream`, so many threads may
+/// write at once, as lesson 01 does).
+pub trait Sink: Send + Sync + 'static {
+    /// One `write(2)`: may accept fewer bytes than given.
+    fn write(&self, buf: &[u8]) -> io::Result<usize>;
+    /// One `writev(2)`: may accept fewer bytes than given, and the OS ignores
+    /// slices past `IOV_MAX` (1,024 on Linux).
+    fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
+    /// Shuts down one or both halves of the connection.
+    fn shutdown(&self, how: Shutdown) -> io::Result<()>;
+}
+
+impl Sink for TcpStream {
+    fn write(&self, buf: &[u8]) -> io::Result<usize> {
+        Write::write(&mut &*self, buf)
+    }
+    fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        Write::write_vectored(&mut &*self, bufs)
+    }
+    fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        TcpStream::shutdown(self, how)
+    }
+}
+
+/// What the wire shares with the session that owns it.
+#[derive(Debug, Default)]
+struct WireShared {
+    /// The send path's counters.
+    stats: SendStats,
+    /// The first write error, kept for the session's disconnect reason;
+    /// set once by [`Wire::fail`], taken once by [`WireHandle::take_error`].
+    first_error: Mutex<Option<io::Error>>,
+}
+
+/// A counted socket: every write call is one system call and one count.
+pub struct Wire {
+    sink: Box<dyn Sink>,
+    shared: Arc<WireShared>,
+}
+
+/// The session's handle on a [`Wire`] it gave away: its counters and its
+/// first write error.
+#[derive(Debug, Clone)]
+pub struct WireHandle {
+    shared: Arc<WireShared>,
+}
+
+impl Wire {
+    /// A wire over `sink` with fresh counters.
+    pub fn new(sink: impl Sink) -> Wire {
+        Wire {
+            sink: Box::new(sink),
+            shared: Arc::new(WireShared::default()),
+        }
+    }
+
+    /// A wire over a clone of `stream` (the session keeps the original for reading).
+    pub fn from_stream(stream: &TcpStream) -> io::Result<Wire> {
+        Ok(Wire::new(stream.try_clone()?))
+    }
+
+    /// A handle to this wire's counters and errors, for the session.
+    pub fn handle(&self) -> WireHandle {
+        WireHandle {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// The counters this wire and its lesson update.
+    pub fn stats(&self) -> &SendStats {
+        &self.shared.stats
+    }
+
+    /// One write system call. Counted whether or not it succeeds.
+    pub fn write(&self, buf: &[u8]) -> io::Result<usize> {
+        let result = self.sink.write(buf);
+        self.shared.stats.count_write(*result.as_ref().unwrap_or(&0));
+        result
+    }
+
+    /// One vectored write system call (`writev`). Counted whether or not it succeeds.
+    pub fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        let result = self.sink.write_vectored(bufs);
+        self.shared.stats.count_write(*result.as_ref().unwrap_or(&0));
+        result
+    }
+
+    /// Writes all of `buf`, one [`write`](Wire::write) call at a time:
+    /// retries `Interrupted`, turns `Ok(0)` into `WriteZero`. On a blocking
+    /// socket the kernel takes the whole buffer in one call, so this is
+    /// almost always exactly one system call.
+    pub fn write_all(&self, mut buf: &[u8]) -> io::Result<()> {
+        while !buf.is_empty() {
+            match self.write(buf) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => buf = &buf[n..],
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Shuts down the write half: the peer reads end-of-stream after the
+    /// last byte written. Errors are ignored (the peer may be gone already).
+    pub fn shutdown_write(&self) {
+        let _ = self.sink.shutdown(Shutdown::Write);
+    }
+
+    /// Records a write error (the first one wins) and shuts the connection
+    /// down both ways, so the session's reader thread wakes up and reports it.
+    pub fn fail(&self, error: io::Error) {
+        log::debug!("write failed: {error}");
+        let mut first = self.shared.first_error.lock().unwrap();
+        if first.is_none() {
+            *first = Some(error);
+        }
+        drop(first); // never hold a lock across a socket call
+        let _ = self.sink.shutdown(Shutdown::Both);
+    }
+}
+
+impl WireHandle {
+    /// The counters of the wire and its lesson.
+    pub fn stats(&self) -> &SendStats {
+        &self.shared.stats
+    }
+
+    /// Takes the first write error, if there was one.
+    pub fn take_error(&self) -> Option<io::Error> {
+        self.shared.first_error.lock().unwrap().take()
+    }
+}
