@@ -24,6 +24,7 @@ pub mod lesson03_send_queue;
 pub mod lesson04_batched_writer;
 pub mod lesson05_channel_writer;
 
+// ANCHOR: send_path
 /// The one send-path API every lesson implements.
 ///
 /// The contract tests, `servercore compare` and the benchmarks use lessons
@@ -51,6 +52,7 @@ pub trait SendPath: Send + Sync {
     /// The counters as they are now.
     fn stats(&self) -> StatsSnapshot;
 }
+// ANCHOR_END: send_path
 
 /// The packet could not be sent: the caller gets it back.
 #[derive(PartialEq, Eq)]
