@@ -431,13 +431,14 @@ fn mdbook_includes_resolve() {
                 ));
                 continue;
             };
-            if let Some(anchor) = anchor
-                && let Err(e) = anchored_region(&source, &anchor)
-            {
-                problems.push(format!(
-                    "{}: {{{{#include {target}:{anchor}}}}}: {e}",
-                    shown(&path)
-                ));
+            // (No let-chain here: the crate promises Rust 1.85.)
+            if let Some(anchor) = anchor {
+                if let Err(e) = anchored_region(&source, &anchor) {
+                    problems.push(format!(
+                        "{}: {{{{#include {target}:{anchor}}}}}: {e}",
+                        shown(&path)
+                    ));
+                }
             }
         }
     }
