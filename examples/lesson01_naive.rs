@@ -17,7 +17,7 @@
 //!
 //!     lesson 01 naive: 2 sender threads × 32 packets, 60000-byte payloads, SO_SNDBUF 4096
 //!       sends               4
-//!       write calls         7   (1.750 per send)
+//!       write calls         6   (1.500 per send)
 //!       wake-ups            0   (no writer thread: the caller writes)
 //!       received            1 packets, 191072 bytes: NOT verified: packet #2: sender 0 seq 1: foreign bytes inside the packet
 //!       => corrupted: the two threads' bytes interleaved on the wire. Lesson 02 fixes this.
