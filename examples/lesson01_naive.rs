@@ -23,7 +23,8 @@
 //!       => corrupted: the two threads' bytes interleaved on the wire. Lesson 02 fixes this.
 //!
 //! (The receiver stops at the first bad packet and hangs up, so the senders'
-//! next writes fail: that is why part two counts fewer sends than 64.)
+//! next writes fail: that is why part two counts fewer sends than 64, and
+//! more write calls than sends — a failed write call is counted too.)
 //! Another run of part two printed `received 64 packets ...: verified` and
 //! `=> no corruption this run`. Lesson 02 is verified every time.
 
