@@ -22,8 +22,9 @@
 //! ```
 //!
 //! The test also checks that every mdBook `{{#include ...}}` resolves, that
-//! `SUMMARY.md` and the chapter files agree, and that every
-//! `cargo run --example NAME` in the text names an existing example.
+//! `SUMMARY.md` and the chapter files agree, that every
+//! `cargo run --example NAME` in the text names an existing example, and
+//! that links from the chapters and the README to repository files resolve.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -588,6 +589,46 @@ fn every_example_starts_with_its_own_command() {
 }
 
 // ---------------------------------------------------------------------------
+// Links to files of the repository
+// ---------------------------------------------------------------------------
+
+/// The targets of Markdown links (`[text](target)`) outside fenced code blocks.
+fn markdown_links(text: &str) -> Vec<String> {
+    let mut links = Vec::new();
+    let mut in_fence = false;
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            in_fence = !in_fence;
+            continue;
+        }
+        if !in_fence {
+            links.extend(summary_links(line));
+        }
+    }
+    links
+}
+
+#[test]
+fn links_to_repository_files_resolve() {
+    let mut texts: Vec<PathBuf> = chapter_files();
+    texts.push(root().join("README.md"));
+    let mut problems = Vec::new();
+    for path in texts {
+        let base = path.parent().expect("a file has a directory").to_path_buf();
+        for link in markdown_links(&read(&path)) {
+            if link.contains("://") || link.starts_with('#') || link.starts_with("mailto:") {
+                continue;
+            }
+            let file = link.split('#').next().unwrap_or_default();
+            if !base.join(file).exists() {
+                problems.push(format!("{}: link to {link}: no such file", shown(&path)));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+// ---------------------------------------------------------------------------
 // The checks themselves can fail
 // ---------------------------------------------------------------------------
 
@@ -672,6 +713,10 @@ fn include_directives_and_commands_are_parsed() {
     assert_eq!(
         summary_links("- [One](01-one.md)\n  - [Two](02-two.md) [x](y.md)"),
         vec!["01-one.md", "02-two.md", "y.md"]
+    );
+    assert_eq!(
+        markdown_links("[a](a.md)\n```text\n[b](b.md)\n```\n[c](../c.rs#x)"),
+        vec!["a.md", "../c.rs#x"]
     );
     assert!(is_numbered_chapter("03-send-queue.md"));
     assert!(!is_numbered_chapter("README.md"));
