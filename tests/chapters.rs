@@ -629,6 +629,49 @@ fn links_to_repository_files_resolve() {
 }
 
 // ---------------------------------------------------------------------------
+// One lesson: one module, one chapter, one example, one test file
+// ---------------------------------------------------------------------------
+
+#[test]
+fn every_lesson_has_its_chapter_example_and_tests() {
+    let mut modules: Vec<String> = fs::read_dir(root().join("src/lessons"))
+        .expect("src/lessons/ exists")
+        .map(|entry| entry.expect("readable directory entry").path())
+        .filter_map(|path| Some(path.file_stem()?.to_string_lossy().into_owned()))
+        .filter(|stem| stem.starts_with("lesson"))
+        .collect();
+    modules.sort();
+    let chapters: Vec<String> = chapter_files()
+        .iter()
+        .map(|path| path.file_name().unwrap().to_string_lossy().into_owned())
+        .filter(|name| is_numbered_chapter(name))
+        .collect();
+    let mut problems = Vec::new();
+    for module in &modules {
+        // lesson03_send_queue -> "03" and lessons/03-*.md
+        let number = &module["lesson".len()..module.len().min("lesson".len() + 2)];
+        if !chapters
+            .iter()
+            .any(|name| name.starts_with(&format!("{number}-")))
+        {
+            problems.push(format!(
+                "src/lessons/{module}.rs has no chapter lessons/{number}-*.md"
+            ));
+        }
+        for dir in ["examples", "tests"] {
+            if !root().join(dir).join(format!("{module}.rs")).is_file() {
+                problems.push(format!("src/lessons/{module}.rs has no {dir}/{module}.rs"));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert!(
+        modules.len() >= 5,
+        "expected the lesson modules, found {modules:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------
 // The checks themselves can fail
 // ---------------------------------------------------------------------------
 
