@@ -135,6 +135,31 @@ struct Excerpt {
     body_end: usize,
 }
 
+/// For each line, whether it belongs to a fenced code block (fence lines
+/// included). A fence closes only with at least as many backticks as opened
+/// it, so a ```` ```` ```` block can show ```` ``` ```` lines.
+fn in_code_block(lines: &[&str]) -> Vec<bool> {
+    let mut open_fence: Option<usize> = None;
+    lines
+        .iter()
+        .map(|line| {
+            let line = line.trim();
+            let ticks = line.len() - line.trim_start_matches('`').len();
+            if ticks < 3 {
+                return open_fence.is_some();
+            }
+            match open_fence {
+                None => open_fence = Some(ticks),
+                Some(open) if ticks >= open && line.trim_start_matches('`').is_empty() => {
+                    open_fence = None;
+                }
+                Some(_) => {}
+            }
+            true
+        })
+        .collect()
+}
+
 const MARKER: &str = "<!-- include:";
 
 /// Finds every excerpt marker in a chapter. A marker that is not directly
@@ -142,10 +167,13 @@ const MARKER: &str = "<!-- include:";
 fn find_excerpts(chapter: &str) -> Result<Vec<Excerpt>, String> {
     let lines: Vec<&str> = chapter.lines().collect();
     let mut excerpts = Vec::new();
+    // A marker shown *inside* a code block (as in lessons/README.md) is an
+    // example, not an excerpt.
+    let in_code = in_code_block(&lines);
     let mut i = 0;
     while i < lines.len() {
         let line = lines[i].trim();
-        let Some(rest) = line.strip_prefix(MARKER) else {
+        let Some(rest) = line.strip_prefix(MARKER).filter(|_| !in_code[i]) else {
             i += 1;
             continue;
         };
@@ -594,18 +622,14 @@ fn every_example_starts_with_its_own_command() {
 
 /// The targets of Markdown links (`[text](target)`) outside fenced code blocks.
 fn markdown_links(text: &str) -> Vec<String> {
-    let mut links = Vec::new();
-    let mut in_fence = false;
-    for line in text.lines() {
-        if line.trim_start().starts_with("```") {
-            in_fence = !in_fence;
-            continue;
-        }
-        if !in_fence {
-            links.extend(summary_links(line));
-        }
-    }
-    links
+    let lines: Vec<&str> = text.lines().collect();
+    let in_code = in_code_block(&lines);
+    lines
+        .iter()
+        .zip(in_code)
+        .filter(|(_, in_code)| !in_code)
+        .flat_map(|(line, _)| summary_links(line))
+        .collect()
 }
 
 #[test]
@@ -735,6 +759,10 @@ fn a_drifted_excerpt_is_reported_and_can_be_rewritten() {
     assert!(problems(&good.replace(":inner", ":outer"))[0].contains("ANCHOR: outer"));
     assert!(!problems("<!-- include: lib.rs:inner -->\n\nno block\n").is_empty());
     assert!(!problems("<!-- include: lib.rs:inner -->\n```rust\nnever closed\n").is_empty());
+    // A marker shown inside a code block is an example, not an excerpt.
+    let example = "````text\n<!-- include: nope.rs:x -->\n```rust\n...\n```\n````\n";
+    assert_eq!(find_excerpts(example).unwrap(), vec![]);
+    assert_eq!(find_excerpts(&format!("{example}{good}")).unwrap().len(), 1);
 }
 
 #[test]
@@ -758,7 +786,7 @@ fn include_directives_and_commands_are_parsed() {
         vec!["01-one.md", "02-two.md", "y.md"]
     );
     assert_eq!(
-        markdown_links("[a](a.md)\n```text\n[b](b.md)\n```\n[c](../c.rs#x)"),
+        markdown_links("[a](a.md)\n````text\n```\n[b](b.md)\n````\n[c](../c.rs#x)"),
         vec!["a.md", "../c.rs#x"]
     );
     assert!(is_numbered_chapter("03-send-queue.md"));
