@@ -13,8 +13,13 @@
 use std::io::{self, IoSlice, Write};
 use std::net::{Shutdown, TcpStream};
 
+// The wire's own bookkeeping (counters, first error) uses `std` even under
+// loom: it is not part of the hand-off the model checks, its lock is never
+// held across anything that blocks, and a test can read it from a check
+// that must not touch loom objects (`sync::loom_check::before_wait`).
+use std::sync::{Arc, Mutex};
+
 use crate::stats::SendStats;
-use crate::sync::{Arc, Mutex};
 
 /// Where a send path's bytes go: one method per system call.
 ///
@@ -94,14 +99,18 @@ impl Wire {
     /// One write system call. Counted whether or not it succeeds.
     pub fn write(&self, buf: &[u8]) -> io::Result<usize> {
         let result = self.sink.write(buf);
-        self.shared.stats.count_write(*result.as_ref().unwrap_or(&0));
+        self.shared
+            .stats
+            .count_write(*result.as_ref().unwrap_or(&0));
         result
     }
 
     /// One vectored write system call (`writev`). Counted whether or not it succeeds.
     pub fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         let result = self.sink.write_vectored(bufs);
-        self.shared.stats.count_write(*result.as_ref().unwrap_or(&0));
+        self.shared
+            .stats
+            .count_write(*result.as_ref().unwrap_or(&0));
         result
     }
 
