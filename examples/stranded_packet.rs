@@ -2,7 +2,26 @@
 //!
 //! ```text
 //! $ cargo run --release --example stranded_packet
-//! OUTPUT
+//! WRONG hand-off (broken_handoff: the completion clears pending without looking):
+//!   1. send(#1): pending was false, so send set it and woke the writer (wake-ups: 1)
+//!      the writer took #1 and is inside write(#1), held at the gate
+//!   2. send(#2) while the write is in flight: pending is true, so #2 is only queued (wake-ups still: 1)
+//!   3. gate opened: write(#1) completes; the peer reads #1
+//!   4. completion: pending = false with 1 packet queued: the writer went back to sleep
+//!      the peer reads nothing for 300 ms: #2 is STRANDED (write calls so far: 1)
+//!   5. send(#3), unrelated: pending is false, so it wakes the writer (wake-ups: 2)
+//!      the writer takes the oldest packet: the peer reads #2 at last
+//!      and the same completion strands the next one: pending = false with 1 packet queued
+//!      the peer reads nothing for 300 ms: #3 is STRANDED (write calls so far: 2)
+//!   6. close(): it wakes the writer, which flushes; the peer reads #3, then end-of-stream
+//!
+//! Lesson 03 (the completion looks at the queue, under the lock, before clearing pending):
+//!   1. send(#1): pending was false, so send set it and woke the writer (wake-ups: 1)
+//!      the writer took #1 and is inside write(#1), held at the gate
+//!   2. send(#2) while the write is in flight: pending is true, so #2 is only queued (wake-ups still: 1)
+//!   3. gate opened: write(#1) completes; the peer reads #1
+//!   4. completion: the queue holds #2, so pending stays true and the writer writes #2
+//!      the peer reads #2: delivered, with no further send (sends: 2, write calls: 2, wake-ups: 1)
 //! ```
 //!
 //! The seed's "가정" scenario, step by step, twice: first on the WRONG
