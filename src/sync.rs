@@ -12,7 +12,7 @@
 //!   assertion together with the schedule that caused it.
 //!
 //! Under loom, `Condvar` is a thin wrapper around loom's that runs a check
-//! installed by the test ([`loom_check::before_wait`]) right before a thread
+//! installed by the test (`loom_check::before_wait`) right before a thread
 //! blocks. The loom tests use it to assert that the writer never goes to
 //! sleep while packets are still queued: the stranded packet of
 //! `lessons/03-stranded-packet.md`.
