@@ -24,6 +24,12 @@ pub mod lesson03_send_queue;
 pub mod lesson04_batched_writer;
 pub mod lesson05_channel_writer;
 
+// WRONG on purpose: lesson 03 with the stranded-packet bug, kept as teaching
+// code for `lessons/03-stranded-packet.md`. Public only so that its loom test
+// and its example can reach it; hidden from the docs and from `Lesson`.
+#[doc(hidden)]
+pub mod broken_handoff;
+
 // ANCHOR: send_path
 /// The one send-path API every lesson implements.
 ///
