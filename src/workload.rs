@@ -6,15 +6,26 @@
 //! derived from both. So the receiver can check, for every packet, that it
 //! is whole, that nothing from that sender was lost or reordered, and that
 //! no other packet's bytes landed inside it.
+//!
+//! In latency mode (`servercore compare --rate N`) the payload also carries
+//! its send time: bytes 6..14 hold the nanoseconds since a clock origin
+//! that sender and receiver share ([`fill_stamped_payload`]). The filler
+//! starts after the stamp, so the verifier still checks order and content,
+//! and it records each packet's send-to-receive latency
+//! ([`Verifier::with_latency`]).
 
 use std::fmt;
 use std::io::{self, Read};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::packet::{HEADER_LEN, MAX_PACKET_LEN, Packet, RecvBuffer};
 
 /// The shortest payload that can carry a sender id and a sequence number.
 pub const MIN_PAYLOAD: usize = 6;
+
+/// The shortest payload that can also carry a send timestamp (latency mode):
+/// sender id, sequence number, then a `u64` of nanoseconds.
+pub const MIN_STAMPED_PAYLOAD: usize = MIN_PAYLOAD + 8;
 
 /// The filler byte of packet `seq` from `sender`.
 fn filler(sender: u16, seq: u32) -> u8 {
@@ -24,10 +35,28 @@ fn filler(sender: u16, seq: u32) -> u8 {
 /// Writes the payload of packet `seq` from `sender` into `buf` (its whole
 /// length is used; at least [`MIN_PAYLOAD`] bytes).
 pub fn fill_payload(buf: &mut [u8], sender: u16, seq: u32) {
-    assert!(buf.len() >= MIN_PAYLOAD, "payload shorter than {MIN_PAYLOAD} bytes");
+    assert!(
+        buf.len() >= MIN_PAYLOAD,
+        "payload shorter than {MIN_PAYLOAD} bytes"
+    );
     buf[..2].copy_from_slice(&sender.to_le_bytes());
     buf[2..6].copy_from_slice(&seq.to_le_bytes());
     buf[6..].fill(filler(sender, seq));
+}
+
+/// Like [`fill_payload`], and stamps the payload with `sent_ns`, the send
+/// time in nanoseconds since the clock origin the receiver was given
+/// ([`Verifier::with_latency`]). `buf` must hold at least
+/// [`MIN_STAMPED_PAYLOAD`] bytes.
+pub fn fill_stamped_payload(buf: &mut [u8], sender: u16, seq: u32, sent_ns: u64) {
+    assert!(
+        buf.len() >= MIN_STAMPED_PAYLOAD,
+        "stamped payload shorter than {MIN_STAMPED_PAYLOAD} bytes"
+    );
+    buf[..2].copy_from_slice(&sender.to_le_bytes());
+    buf[2..6].copy_from_slice(&seq.to_le_bytes());
+    buf[6..14].copy_from_slice(&sent_ns.to_le_bytes());
+    buf[14..].fill(filler(sender, seq));
 }
 
 /// Packet `seq` from `sender` with a payload of `payload` bytes.
@@ -48,6 +77,13 @@ pub struct Verifier {
     received: u64,
     /// The first thing found wrong, if any.
     problem: Option<String>,
+    /// Latency mode: the clock origin of the payloads' send stamps, and the
+    /// send-to-receive latency of every good packet, in nanoseconds.
+    /// `None` when payloads carry no stamp.
+    latency: Option<(Instant, Vec<u64>)>,
+    /// When the bytes being checked arrived (set by [`receive`] after each
+    /// read; every frame of one read arrived together).
+    arrival: Instant,
 }
 
 impl Verifier {
@@ -58,7 +94,30 @@ impl Verifier {
             next_seq: vec![0; senders],
             received: 0,
             problem: None,
+            latency: None,
+            arrival: Instant::now(),
         }
+    }
+
+    /// Latency mode: payloads carry a send stamp relative to `origin`
+    /// ([`fill_stamped_payload`]); the verifier skips it when checking the
+    /// filler and records each packet's latency. `expected` sizes the
+    /// record up front.
+    pub fn with_latency(mut self, origin: Instant, expected: u64) -> Verifier {
+        let capacity = expected.min(1 << 24) as usize;
+        self.latency = Some((origin, Vec::with_capacity(capacity)));
+        self
+    }
+
+    /// Tells the verifier when the bytes it is about to check arrived.
+    pub fn set_arrival(&mut self, arrival: Instant) {
+        self.arrival = arrival;
+    }
+
+    /// Latency mode: every good packet's send-to-receive latency, in
+    /// nanoseconds, in arrival order (empty otherwise).
+    pub fn latencies_ns(&self) -> &[u64] {
+        self.latency.as_ref().map_or(&[], |(_, l)| l.as_slice())
     }
 
     /// Checks one whole frame (header included). Returns false, and records
@@ -82,7 +141,11 @@ impl Verifier {
     fn diagnose(&mut self, frame: &[u8]) -> Option<String> {
         let body = &frame[HEADER_LEN..];
         if body.len() != self.payload {
-            return Some(format!("{} byte payload, expected {}", body.len(), self.payload));
+            return Some(format!(
+                "{} byte payload, expected {}",
+                body.len(),
+                self.payload
+            ));
         }
         let sender = u16::from_le_bytes([body[0], body[1]]);
         let seq = u32::from_le_bytes([body[2], body[3], body[4], body[5]]);
@@ -92,11 +155,32 @@ impl Verifier {
         if seq != *next {
             return Some(format!("sender {sender}: seq {seq}, expected {next}"));
         }
+        let content_start = if self.latency.is_some() {
+            MIN_STAMPED_PAYLOAD
+        } else {
+            MIN_PAYLOAD
+        };
+        if body.len() < content_start {
+            return Some(format!(
+                "{} byte payload has no room for a send stamp",
+                body.len()
+            ));
+        }
         let fill = filler(sender, seq);
-        if body[MIN_PAYLOAD..].iter().any(|&b| b != fill) {
-            return Some(format!("sender {sender} seq {seq}: foreign bytes inside the packet"));
+        if body[content_start..].iter().any(|&b| b != fill) {
+            return Some(format!(
+                "sender {sender} seq {seq}: foreign bytes inside the packet"
+            ));
         }
         *next += 1;
+        if let Some((origin, latencies)) = &mut self.latency {
+            let mut stamp = [0; 8];
+            stamp.copy_from_slice(&body[MIN_PAYLOAD..MIN_STAMPED_PAYLOAD]);
+            let sent = *origin + Duration::from_nanos(u64::from_le_bytes(stamp));
+            // A stamp from the future would be a broken clock or a corrupt
+            // packet; saturate to 0 rather than wrap.
+            latencies.push(self.arrival.saturating_duration_since(sent).as_nanos() as u64);
+        }
         None
     }
 
@@ -127,6 +211,9 @@ pub struct Received {
     pub finished: Instant,
     /// Why the stream is not a clean sequence of good packets, if it is not.
     pub problem: Option<String>,
+    /// Latency mode: each good packet's send-to-receive latency in
+    /// nanoseconds, in arrival order (empty otherwise).
+    pub latencies_ns: Vec<u64>,
 }
 
 impl Received {
@@ -149,26 +236,41 @@ impl fmt::Display for Received {
 /// Reads `source` to its end (set a read timeout on sockets so a hang is an
 /// error), checking every packet with `verifier`. Stops early at the first
 /// bad frame; `expected` packets mark the finish time.
-pub fn receive<R: Read>(mut source: R, mut verifier: Verifier, expected: u64) -> io::Result<Received> {
+pub fn receive<R: Read>(
+    mut source: R,
+    mut verifier: Verifier,
+    expected: u64,
+) -> io::Result<Received> {
     let mut buffer = RecvBuffer::new(MAX_PACKET_LEN);
     let mut bytes = 0u64;
     let mut finished = None;
     let problem = 'reading: loop {
         let n = match buffer.read_from(&mut source) {
             Ok(n) => n,
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
                 break Some(format!("timed out after {} packets", verifier.received()));
             }
             Err(e) => return Err(e),
         };
         if n == 0 {
             break if buffer.unread() > 0 {
-                Some(format!("stream ended inside a packet ({} bytes left)", buffer.unread()))
+                Some(format!(
+                    "stream ended inside a packet ({} bytes left)",
+                    buffer.unread()
+                ))
             } else {
                 None
             };
         }
         bytes += n as u64;
+        if verifier.latency.is_some() {
+            verifier.set_arrival(Instant::now());
+        }
         loop {
             match buffer.next_frame() {
                 Ok(Some(frame)) => {
@@ -185,14 +287,19 @@ pub fn receive<R: Read>(mut source: R, mut verifier: Verifier, expected: u64) ->
         }
     };
     let problem = problem.or_else(|| {
-        (verifier.received() != expected)
-            .then(|| format!("{} packets arrived, {expected} expected", verifier.received()))
+        (verifier.received() != expected).then(|| {
+            format!(
+                "{} packets arrived, {expected} expected",
+                verifier.received()
+            )
+        })
     });
     Ok(Received {
         packets: verifier.received(),
         bytes,
         finished: finished.unwrap_or_else(Instant::now),
         problem,
+        latencies_ns: verifier.latency.take().map(|(_, l)| l).unwrap_or_default(),
     })
 }
 
@@ -218,6 +325,23 @@ mod tests {
         frame[40] ^= 1;
         let mut v = Verifier::new(1, 64);
         assert!(!v.check(&frame));
+    }
+
+    #[test]
+    fn stamped_payloads_are_checked_and_timed() {
+        let origin = Instant::now();
+        let mut v = Verifier::new(1, 32).with_latency(origin, 2);
+        let mut buf = [0; 32];
+        fill_stamped_payload(&mut buf, 0, 0, 0);
+        let frame = Packet::from_payload(&buf).unwrap();
+        v.set_arrival(origin + Duration::from_micros(7));
+        assert!(v.check(frame.as_bytes()));
+        assert_eq!(v.latencies_ns(), &[7_000]);
+        // A changed filler byte after the stamp is still caught.
+        fill_stamped_payload(&mut buf, 0, 1, 0);
+        buf[20] ^= 1;
+        assert!(!v.check(Packet::from_payload(&buf).unwrap().as_bytes()));
+        assert_eq!(v.received(), 1);
     }
 
     #[test]

@@ -1,0 +1,121 @@
+//! `servercore compare --chart FILE.svg`: the compare tables as bar charts.
+//!
+//! For each workload, two charts side by side: messages per second (log
+//! scale: the lessons span two orders of magnitude) and write calls per
+//! message (log scale too: from 1 down to a few per ten thousand), one bar
+//! per lesson and one for the ceiling, each titled with its workload.
+//! Drawn with `plotters`' SVG backend (no fonts loaded: the SVG names a
+//! font family and the viewer draws the text).
+
+use std::path::Path;
+
+use plotters::coord::ranged1d::SegmentValue;
+use plotters::prelude::*;
+
+use crate::compare::{Report, Subject, Summary, describe};
+
+/// One panel: a figure, its title and its axis label.
+struct Panel {
+    title: String,
+    axis: &'static str,
+    figure: fn(&Report) -> Option<f64>,
+}
+
+/// Writes the charts of `groups` (one group of summaries per workload) to
+/// `path` as SVG.
+pub fn write_svg(path: &Path, groups: &[Vec<Summary>]) -> Result<(), String> {
+    if groups.is_empty() || groups.iter().any(Vec::is_empty) {
+        return Err("nothing to chart".into());
+    }
+    let rows = groups.len();
+    let root = SVGBackend::new(path, (1100, 380 * rows as u32)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let cells = root.split_evenly((rows, 2));
+    for (row, summaries) in groups.iter().enumerate() {
+        let first = &summaries[0];
+        let title = describe(&first.workload(), &first.runs[0].options, first.runs.len());
+        let panels = [
+            Panel {
+                title: format!("msgs/s (log) — {title}"),
+                axis: "messages per second",
+                figure: |r| Some(r.msgs_per_sec()),
+            },
+            Panel {
+                title: format!("write calls per message (log) — {title}"),
+                axis: "write calls per message",
+                figure: |r| Some(r.stats.writes_per_send()),
+            },
+        ];
+        for (col, panel) in panels.iter().enumerate() {
+            draw_panel(&cells[row * 2 + col], panel, summaries).map_err(|e| e.to_string())?;
+        }
+    }
+    root.present().map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+fn draw_panel(
+    area: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
+    panel: &Panel,
+    summaries: &[Summary],
+) -> Result<(), Box<dyn std::error::Error>> {
+    let values: Vec<f64> = summaries
+        .iter()
+        .map(|s| s.spread(panel.figure).map_or(0.0, |x| x.median))
+        .collect();
+    let floor = 1e-5;
+    let top = values.iter().copied().fold(floor, f64::max) * 3.0;
+    let bottom = values
+        .iter()
+        .copied()
+        .filter(|&v| v > 0.0)
+        .fold(top, f64::min)
+        .max(floor)
+        / 3.0;
+    let names: Vec<String> = summaries.iter().map(|s| s.subject().to_string()).collect();
+    let n = summaries.len() as i32;
+    let mut chart = ChartBuilder::on(area)
+        .caption(&panel.title, ("sans-serif", 14))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d((0..n).into_segmented(), (bottom..top).log_scale())?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .y_desc(panel.axis)
+        .x_labels(summaries.len())
+        .x_label_formatter(&|x| match x {
+            SegmentValue::CenterOf(i) => names.get(*i as usize).cloned().unwrap_or_default(),
+            _ => String::new(),
+        })
+        .y_label_formatter(&|y| format!("{y:.0e}"))
+        .label_style(("sans-serif", 11))
+        .draw()?;
+    chart.draw_series(
+        summaries
+            .iter()
+            .zip(&values)
+            .enumerate()
+            .map(|(i, (s, &v))| {
+                let i = i as i32;
+                let color = match s.subject() {
+                    Subject::Ceiling => RGBColor(150, 150, 150),
+                    Subject::Lesson(l) => {
+                        let (r, g, b) = Palette99::pick(l.number() as usize).rgb();
+                        RGBColor(r, g, b)
+                    }
+                };
+                let mut bar = Rectangle::new(
+                    [
+                        (SegmentValue::Exact(i), bottom),
+                        (SegmentValue::Exact(i + 1), v.max(bottom)),
+                    ],
+                    color.filled(),
+                );
+                bar.set_margin(0, 0, 10, 10);
+                bar
+            }),
+    )?;
+    Ok(())
+}
