@@ -18,12 +18,15 @@
 //!   `split().freeze()` cuts the written bytes off the front of the chunk
 //!   as a [`Bytes`]: a pointer, a length and a shared reference count on
 //!   the chunk. Cloning it is a count increment, not a copy;
-//! * when the chunk's tail is too short for the next packet, `reserve`
-//!   looks at that reference count. If no slice of the chunk is alive any
-//!   more (every packet was written and dropped), it **rewinds to the start
-//!   of the same allocation**: recycled, no allocation. If some slice is
-//!   still queued somewhere, it leaves the old chunk to its holders (freed
-//!   when the last slice drops) and allocates a fresh one.
+//! * when the chunk's tail is too short for the next packet, the chunk
+//!   retires to a short list, and the buffer looks through that list with
+//!   `try_reclaim`, which checks the reference count: a chunk none of whose
+//!   slices is alive any more (every packet written and dropped) **rewinds
+//!   to its start**: recycled, no allocation. (The chunk just filled is
+//!   rarely free at once: its newest packets are still queued. The one
+//!   before it usually is.) If every retired chunk still has a slice
+//!   queued somewhere, a fresh chunk is allocated; the oldest retired one
+//!   is left to its holders and freed when its last slice drops.
 //!
 //! **Why `BytesMut` and not our own chunk type.** Our own would need
 //! `unsafe`: a chunk written through one pointer while other threads read
@@ -44,6 +47,7 @@
 //! serializes thousands more packets, then checks every byte that arrives.
 
 use std::cell::RefCell;
+use std::collections::VecDeque;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -53,6 +57,11 @@ use crate::packet::{HEADER_LEN, MAX_PACKET_LEN, Packet, PayloadTooLarge};
 /// it replaces a chunk that is still in use, and room for ~1,900 packets
 /// of 32 bytes.
 pub const CHUNK_SIZE: usize = 64 * 1024;
+
+/// Full chunks a send buffer keeps for reuse. A thread pins at most
+/// `MAX_RETIRED + 1` chunks (320 KiB) itself; slices queued elsewhere may
+/// keep older chunks alive until they are written.
+pub const MAX_RETIRED: usize = 4;
 
 /// One thread's send buffer: a chunk being carved into packets.
 #[derive(Debug)]
@@ -67,9 +76,9 @@ pub struct SendBuffer {
     /// Times the buffer rewound to the start of its chunk because no
     /// slice of it was alive: a chunk recycled without allocating.
     chunks_recycled: u64,
-    /// Where the current chunk's allocation starts (compared, never read
-    /// through): a refill that lands here again has recycled the chunk.
-    chunk_start: usize,
+    /// Full chunks, oldest first, kept for reuse once their slices are
+    /// all dropped. At most [`MAX_RETIRED`]; allocated once, never grows.
+    retired: VecDeque<BytesMut>,
     // ANCHOR_END: state
 }
 
@@ -87,12 +96,11 @@ impl Default for SendBuffer {
 impl SendBuffer {
     /// A send buffer with one fresh chunk of [`CHUNK_SIZE`] bytes.
     pub fn new() -> SendBuffer {
-        let chunk = BytesMut::with_capacity(CHUNK_SIZE);
         SendBuffer {
-            chunk_start: chunk.as_ptr() as usize,
-            chunk,
+            chunk: BytesMut::with_capacity(CHUNK_SIZE),
             chunks_allocated: 1,
             chunks_recycled: 0,
+            retired: VecDeque::with_capacity(MAX_RETIRED),
         }
     }
 
@@ -140,27 +148,37 @@ impl SendBuffer {
     // ANCHOR_END: packet
 
     // ANCHOR: refill
-    /// Makes room for `needed` bytes: rewinds to the start of the chunk if
-    /// no slice of it is alive, else moves on to a fresh chunk.
+    /// Makes room for `needed` bytes: reuses a full chunk none of whose
+    /// slices is alive any more, or else takes a fresh one.
     fn refill(&mut self, needed: usize) {
-        // `reserve` on a `BytesMut` whose written part was split off:
-        // * if no `Bytes` of the allocation is alive (the reference count
-        //   is 1: only this `BytesMut`) and the allocation is big enough,
-        //   it rewinds to its start: recycling, no allocation;
-        // * otherwise it allocates a new buffer of at least the original
-        //   capacity and leaves the old one to the slices still holding it.
-        self.chunk.reserve(needed.max(CHUNK_SIZE));
-        // `bytes` does not say which of the two happened, but the address
-        // does: back at the old chunk's start means it was rewound (a new
-        // allocation cannot land there: the old one is still alive, held
-        // by its slices, whenever a new one is made).
-        let start = self.chunk.as_ptr() as usize;
-        if start == self.chunk_start {
-            self.chunks_recycled += 1;
-        } else {
-            self.chunks_allocated += 1;
-            self.chunk_start = start;
+        let size = needed.max(CHUNK_SIZE);
+        // The full chunk retires. Its newest slices were sent a moment
+        // ago and are probably still queued, so it is rarely free *now*;
+        // but by the time the next chunk is full, the writer has usually
+        // written and dropped them all.
+        let full = std::mem::take(&mut self.chunk);
+        if self.retired.len() == MAX_RETIRED {
+            // Forget the oldest: its last slices free it when they drop.
+            self.retired.pop_front();
         }
+        self.retired.push_back(full);
+        // `try_reclaim` succeeds only if no `Bytes` cut from that chunk is
+        // alive any more (its reference count is back to 1: just us); then
+        // it rewinds to the chunk's start, with no allocation. The count is
+        // decremented with `Release` by whoever drops the last slice and
+        // read with `Acquire` here, so their reads of the old bytes are
+        // over before we write new ones.
+        for i in 0..self.retired.len() {
+            if self.retired[i].try_reclaim(size) {
+                self.chunk = self.retired.remove(i).expect("index in range");
+                self.chunks_recycled += 1;
+                return;
+            }
+        }
+        // Every retired chunk still has a slice queued somewhere: take a
+        // new chunk.
+        self.chunk = BytesMut::with_capacity(size);
+        self.chunks_allocated += 1;
     }
     // ANCHOR_END: refill
 

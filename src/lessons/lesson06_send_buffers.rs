@@ -118,6 +118,15 @@ impl SendBuffers {
     }
     // ANCHOR_END: packet
 
+    // New: a way to see that every packet was written *and released*.
+    /// True when nothing is queued and no write is in flight: every packet
+    /// sent so far has been written and dropped by the writer, so no slice
+    /// of a send buffer is held here any more.
+    pub fn is_idle(&self) -> bool {
+        let state = self.shared.state.lock().unwrap();
+        !state.pending && state.queue.is_empty()
+    }
+
     /// Marks the queue closed, drops what is queued if `drop_queued`, wakes
     /// the writer so it can finish, and joins it. Returns the packets dropped.
     fn shut(&self, drop_queued: bool) -> usize {
