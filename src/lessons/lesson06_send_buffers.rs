@@ -78,6 +78,10 @@ struct State {
     /// true once `close` or `abort` ran or a write failed: `send` refuses
     /// packets. Never goes back to false.
     closed: bool,
+    // New: counted under the lock `send` already holds, instead of an
+    // atomic add on a cache line that every sender and the writer share.
+    /// Packets accepted by `send`. Only grows.
+    sends: u64,
 }
 // ANCHOR_END: state
 
@@ -89,6 +93,7 @@ impl SendBuffers {
                 queue: Vec::new(),
                 pending: false,
                 closed: false,
+                sends: 0,
             }),
             pending_or_closed: Condvar::new(),
             counters: wire.handle(),
@@ -154,7 +159,7 @@ impl SendPath for SendBuffers {
             return Err(SendError::Closed(packet));
         }
         state.queue.push(packet);
-        self.shared.counters.stats().count_send();
+        state.sends += 1; // New: was `counters.stats().count_send()`
         if state.pending {
             // A write is in flight. Like the C# `Send`, skip `RegisterSend`:
             // the writer will find this packet when it comes back for the queue.
@@ -185,7 +190,12 @@ impl SendPath for SendBuffers {
     }
 
     fn stats(&self) -> StatsSnapshot {
-        self.shared.counters.stats().snapshot()
+        // New: the send count comes from under the lock.
+        let sends = self.shared.state.lock().unwrap().sends;
+        StatsSnapshot {
+            sends,
+            ..self.shared.counters.stats().snapshot()
+        }
     }
 }
 
