@@ -30,24 +30,26 @@ pub fn write_svg(path: &Path, groups: &[Vec<Summary>]) -> Result<(), String> {
     let rows = groups.len();
     let root = SVGBackend::new(path, (1100, 380 * rows as u32)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
-    let cells = root.split_evenly((rows, 2));
-    for (row, summaries) in groups.iter().enumerate() {
+    for (row, summaries) in root.split_evenly((rows, 1)).iter().zip(groups) {
         let first = &summaries[0];
         let title = describe(&first.workload(), &first.runs[0].options, first.runs.len());
+        let row = row
+            .titled(&title, ("sans-serif", 17))
+            .map_err(|e| e.to_string())?;
         let panels = [
             Panel {
-                title: format!("msgs/s (log) — {title}"),
-                axis: "messages per second",
+                title: "messages per second (log scale)".into(),
+                axis: "msgs/s",
                 figure: |r| Some(r.msgs_per_sec()),
             },
             Panel {
-                title: format!("write calls per message (log) — {title}"),
-                axis: "write calls per message",
+                title: "write calls per message (log scale)".into(),
+                axis: "writes/msg",
                 figure: |r| Some(r.stats.writes_per_send()),
             },
         ];
-        for (col, panel) in panels.iter().enumerate() {
-            draw_panel(&cells[row * 2 + col], panel, summaries).map_err(|e| e.to_string())?;
+        for (cell, panel) in row.split_evenly((1, 2)).iter().zip(&panels) {
+            draw_panel(cell, panel, summaries).map_err(|e| e.to_string())?;
         }
     }
     root.present().map_err(|e| e.to_string())?;
@@ -64,7 +66,7 @@ fn draw_panel(
         .map(|s| s.spread(panel.figure).map_or(0.0, |x| x.median))
         .collect();
     let floor = 1e-5;
-    let top = values.iter().copied().fold(floor, f64::max) * 3.0;
+    let top = values.iter().copied().fold(floor, f64::max) * 2.0;
     let bottom = values
         .iter()
         .copied()
@@ -72,21 +74,35 @@ fn draw_panel(
         .fold(top, f64::min)
         .max(floor)
         / 3.0;
-    let names: Vec<String> = summaries.iter().map(|s| s.subject().to_string()).collect();
+    // Short labels under the bars, the names in the axis description.
+    let labels: Vec<String> = summaries
+        .iter()
+        .map(|s| match s.subject() {
+            Subject::Ceiling => "ceiling".to_string(),
+            Subject::Lesson(l) => format!("{:02}", l.number()),
+        })
+        .collect();
+    let key = summaries
+        .iter()
+        .filter_map(|s| s.subject().lesson())
+        .map(|l| l.to_string())
+        .collect::<Vec<_>>()
+        .join(" · ");
     let n = summaries.len() as i32;
     let mut chart = ChartBuilder::on(area)
-        .caption(&panel.title, ("sans-serif", 14))
+        .caption(&panel.title, ("sans-serif", 13))
         .margin(12)
-        .x_label_area_size(40)
+        .x_label_area_size(45)
         .y_label_area_size(70)
-        .build_cartesian_2d((0..n).into_segmented(), (bottom..top).log_scale())?;
+        .build_cartesian_2d((0..n - 1).into_segmented(), (bottom..top).log_scale())?;
     chart
         .configure_mesh()
         .disable_x_mesh()
         .y_desc(panel.axis)
+        .x_desc(key)
         .x_labels(summaries.len())
         .x_label_formatter(&|x| match x {
-            SegmentValue::CenterOf(i) => names.get(*i as usize).cloned().unwrap_or_default(),
+            SegmentValue::CenterOf(i) => labels.get(*i as usize).cloned().unwrap_or_default(),
             _ => String::new(),
         })
         .y_label_formatter(&|y| format!("{y:.0e}"))
