@@ -167,7 +167,15 @@ impl Verifier {
             ));
         }
         let fill = filler(sender, seq);
-        if body[content_start..].iter().any(|&b| b != fill) {
+        // OR of all differences, not `any`: no early exit, so the compiler
+        // checks 32 or 64 bytes per instruction and the receiver keeps up
+        // with the fastest sender (at 4 KiB payloads a byte-at-a-time
+        // check made the receiver the bottleneck).
+        if body[content_start..]
+            .iter()
+            .fold(0, |diff, &b| diff | (b ^ fill))
+            != 0
+        {
             return Some(format!(
                 "sender {sender} seq {seq}: foreign bytes inside the packet"
             ));
