@@ -135,3 +135,32 @@ fn draw_panel(
     )?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Lesson;
+    use crate::compare::{Workload, run, run_ceiling};
+
+    #[test]
+    fn writes_an_svg_with_a_bar_per_subject() {
+        let w = Workload {
+            senders: 1,
+            payload: 32,
+            messages: 500,
+        };
+        let group = vec![
+            Summary::new(vec![run_ceiling(&w).unwrap()]),
+            Summary::new(vec![run(Lesson::BatchedWriter, &w).unwrap()]),
+        ];
+        let path =
+            std::env::temp_dir().join(format!("servercore-chart-{}.svg", std::process::id()));
+        write_svg(&path, &[group]).unwrap();
+        let svg = std::fs::read_to_string(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+        assert!(svg.starts_with("<svg"), "{}", &svg[..80.min(svg.len())]);
+        assert!(svg.contains("1 sender × 32-byte payloads"));
+        assert!(svg.contains("04 batched_writer"));
+        assert!(write_svg(&path, &[]).is_err());
+    }
+}

@@ -918,3 +918,95 @@ fn thousands(x: f64) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn workload(senders: usize, payload: usize, messages: u64) -> Workload {
+        Workload {
+            senders,
+            payload,
+            messages,
+        }
+    }
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let mut samples: Vec<u64> = (1..=1000).rev().map(|us| us * 1000).collect();
+        let l = Latency::from_samples(&mut samples).unwrap();
+        assert_eq!(
+            (l.p50_us, l.p99_us, l.p999_us, l.max_us),
+            (500.0, 990.0, 999.0, 1000.0)
+        );
+        assert!(Latency::from_samples(&mut []).is_none());
+    }
+
+    #[test]
+    fn spread_has_median_min_and_max() {
+        let s = Spread::of(vec![3.0, 1.0, 2.0]).unwrap();
+        assert_eq!((s.median, s.min, s.max), (2.0, 1.0, 3.0));
+        assert_eq!(Spread::of(vec![4.0, 1.0]).unwrap().median, 2.5);
+        assert!(Spread::of(vec![]).is_none());
+    }
+
+    #[test]
+    fn the_ceiling_is_verified_and_counts_its_writes() {
+        let w = workload(3, 100, 2_000); // 204,000 bytes: 4 writes of up to 64 KiB
+        let r = run_ceiling(&w).unwrap();
+        assert!(r.verified(), "{:?}", r.problem);
+        assert_eq!(r.received, 2_000);
+        assert_eq!(r.bytes_received, 204_000);
+        assert_eq!(r.stats.write_calls, 4);
+        assert_eq!(r.subject.number(), 0);
+        assert_eq!(r.ceiling_fraction(), Some(1.0));
+    }
+
+    #[test]
+    fn latency_mode_stamps_every_packet() {
+        let w = workload(2, 32, 200);
+        let options = RunOptions {
+            rate: Some(100_000),
+        };
+        let r = run_with(Lesson::BatchedWriter, &w, &options).unwrap();
+        assert!(r.verified(), "{:?}", r.problem);
+        let l = r.latency.expect("latency mode reports percentiles");
+        assert!(l.p50_us <= l.p99_us && l.p99_us <= l.p999_us && l.p999_us <= l.max_us);
+        // Too short a payload for the stamp is refused, not truncated.
+        assert!(run_with(Lesson::BatchedWriter, &workload(1, 8, 10), &options).is_err());
+    }
+
+    #[test]
+    fn lesson_06_runs_through_the_send_buffer() {
+        let r = run(Lesson::SendBuffers, &workload(2, 64, 5_000)).unwrap();
+        assert!(r.verified(), "{:?}", r.problem);
+        assert_eq!(r.stats.sends, 5_000);
+    }
+
+    #[test]
+    fn summaries_compare_each_run_with_the_ceiling_of_its_round() {
+        let w = workload(1, 32, 1_000);
+        let mut summaries = vec![
+            Summary::new(vec![run_ceiling(&w).unwrap(), run_ceiling(&w).unwrap()]),
+            Summary::new(vec![
+                run(Lesson::Locked, &w).unwrap(),
+                run(Lesson::Locked, &w).unwrap(),
+            ]),
+        ];
+        attach_ceiling(&mut summaries);
+        for (lesson, ceiling) in summaries[1].runs.iter().zip(&summaries[0].runs) {
+            assert_eq!(lesson.ceiling_bytes_per_sec, Some(ceiling.bytes_per_sec()));
+        }
+        let json = json_summary(&summaries[1]);
+        assert!(
+            json.contains("\"runs\":2") && json.contains("\"p50_us\":null"),
+            "{json}"
+        );
+        assert_eq!(csv_header().split(',').count(), keys().len());
+        let table = summary_table(&summaries);
+        assert!(
+            table.contains("00 ceiling") && table.contains("(min–max)"),
+            "{table}"
+        );
+    }
+}

@@ -35,7 +35,7 @@
 //! live slices is zero, which an `Acquire` load makes visible after every
 //! holder's `Release` decrement) — and it is precisely the argument
 //! `bytes` already makes and tests, with miri and loom, for every
-//! `split`/`freeze`/`reserve`. `Packet` already wraps `Bytes`, so slices of
+//! `split`/`freeze`/`try_reclaim`. `Packet` already wraps `Bytes`, so slices of
 //! a chunk travel through every lesson's queue unchanged. The lesson is in
 //! the *pattern*, which this file spells out; the bookkeeping is borrowed.
 //!

@@ -9,7 +9,7 @@
 //!
 //! **The change.** The course's `SendBuffer`: each thread serializes its
 //! packets into one large chunk it keeps
-//! ([`SendBuffer`](crate::send_buffer::SendBuffer), a thread-local) and
+//! ([`SendBuffer`], a thread-local) and
 //! hands out each packet as a shared slice of it — still a `Packet`, so the
 //! queue and the writer are lesson 04's, unchanged. When the chunk is full
 //! and no slice of it is alive, it is reused; while a slow session still
