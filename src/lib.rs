@@ -17,7 +17,8 @@
 //!   - [`lessons::lesson02_locked`]: a `Mutex` around the writes;
 //!   - [`lessons::lesson03_send_queue`]: queue + pending flag + writer thread;
 //!   - [`lessons::lesson04_batched_writer`]: the whole queue in one `write_vectored`;
-//!   - [`lessons::lesson05_channel_writer`]: the same on `crossbeam-channel`.
+//!   - [`lessons::lesson05_channel_writer`]: the same on `crossbeam-channel`;
+//!   - [`lessons::lesson06_send_buffers`]: packets serialized into reused per-thread chunks.
 //!
 //! The plumbing the lessons share (read when a lesson points to it):
 //!
@@ -29,7 +30,10 @@
 //! * [`net`] — listening, connecting, socket options (`socket2`);
 //! * [`sync`] — the `Mutex`/`Condvar`/`Arc`/`thread` the lessons use;
 //! * [`workload`] — test traffic that says who sent it, and its verifier;
-//! * [`compare`] — the measuring run behind `servercore compare`;
+//! * [`send_buffer`] — lesson 06's per-thread chunks, handed out as shared slices;
+//! * [`compare`] — the measuring run behind `servercore compare`, and its ceiling;
+//! * [`chart`] — the SVG bar charts of `servercore compare --chart`;
+//! * [`alloc_count`] — a counting global allocator, for allocations per packet;
 //! * [`testing`] — loopback socket pairs and a gate that holds a writer still.
 //!
 //! ## A session in ten lines
@@ -53,10 +57,13 @@
 
 #![warn(missing_docs)]
 
+pub mod alloc_count;
+pub mod chart;
 pub mod compare;
 pub mod lessons;
 pub mod net;
 pub mod packet;
+pub mod send_buffer;
 pub mod session;
 pub mod stats;
 pub mod sync;

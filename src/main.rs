@@ -3,14 +3,26 @@
 //! ```text
 //! cargo run --release                      # = servercore compare: every lesson, side by side
 //! cargo run --release -- compare --lessons 2,4 --senders 4 --payload 32 --format json
+//! cargo run --release -- compare --senders 1,4,16 --payload 32,512,4096 --runs 3 --seconds 0.3
+//! cargo run --release -- compare --rate 2000 --senders 4 --payload 32      # latency mode
+//! cargo run --release -- compare --chart docs/compare.svg
 //! ```
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
 use servercore::Lesson;
-use servercore::compare::{self, Report, Workload};
+use servercore::alloc_count::CountingAlloc;
+use servercore::compare::{self, RunOptions, Subject, Summary, Workload};
+
+/// Counts each thread's allocations, so `compare` can show allocations per
+/// packet. Its cost: one add to a thread-local counter per allocation (no
+/// atomic, no shared cache line).
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc;
 
 /// Teaching send paths, measured: compare the lessons side by side on loopback.
 #[derive(Parser, Debug)]
@@ -31,21 +43,33 @@ struct CompareArgs {
     /// Lessons to run, by number (e.g. `1,4`).
     #[arg(long, value_delimiter = ',', default_values_t = Lesson::ALL.map(Lesson::number))]
     lessons: Vec<u32>,
-    /// Sender threads, all sending on one session.
-    #[arg(long, default_value_t = 4)]
-    senders: usize,
-    /// Payload bytes per packet (6..=65533; the header adds 2).
-    #[arg(long, default_value_t = 32)]
-    payload: usize,
+    /// Sender threads, all sending on one session; a list makes a matrix (e.g. `1,4,16`).
+    #[arg(long, value_delimiter = ',', default_values_t = [4])]
+    senders: Vec<usize>,
+    /// Payload bytes per packet (6..=65533; the header adds 2); a list makes a matrix.
+    #[arg(long, value_delimiter = ',', default_values_t = [32])]
+    payload: Vec<usize>,
     /// Packets per lesson; by default each lesson is sized to run about `--seconds`.
     #[arg(long)]
     messages: Option<u64>,
-    /// Target seconds per lesson when `--messages` is not given.
+    /// Target seconds per lesson and run when `--messages` is not given.
     #[arg(long, default_value_t = 1.0)]
     seconds: f64,
+    /// Runs of each lesson; the tables show the median and the min–max.
+    #[arg(long, default_value_t = 1)]
+    runs: usize,
+    /// Latency mode: packets per second per sender, paced by deadlines; reports p50/p99/p99.9.
+    #[arg(long)]
+    rate: Option<u64>,
+    /// Leave out the ceiling (a pre-built stream in 64 KiB writes).
+    #[arg(long)]
+    no_ceiling: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
+    /// Also draw bar charts of msgs/s and write calls per message to this SVG file.
+    #[arg(long, value_name = "FILE.svg")]
+    chart: Option<PathBuf>,
 }
 
 impl Default for CompareArgs {
@@ -56,10 +80,12 @@ impl Default for CompareArgs {
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 enum Format {
-    /// An aligned table for people.
+    /// Aligned tables for people, one per workload.
     Table,
-    /// One JSON object per lesson, one per line.
+    /// One JSON object per lesson and workload, one per line.
     Json,
+    /// A header line, then one line per lesson and workload.
+    Csv,
 }
 
 fn main() -> ExitCode {
@@ -80,54 +106,238 @@ fn main() -> ExitCode {
     }
 }
 
-fn run_compare(args: &CompareArgs) -> Result<ExitCode, String> {
-    let lessons = args
-        .lessons
-        .iter()
-        .map(|&n| Lesson::from_number(n).ok_or_else(|| format!("there is no lesson {n}")))
-        .collect::<Result<Vec<_>, _>>()?;
+/// What a compare run will do, checked before anything runs.
+struct Plan {
+    subjects: Vec<Subject>,
+    workloads: Vec<Workload>,
+    options: RunOptions,
+}
+
+fn plan(args: &CompareArgs) -> Result<Plan, String> {
+    let mut subjects = Vec::new();
+    if !args.no_ceiling {
+        subjects.push(Subject::Ceiling);
+    }
+    for &n in &args.lessons {
+        let lesson = Lesson::from_number(n).ok_or_else(|| format!("there is no lesson {n}"))?;
+        subjects.push(Subject::Lesson(lesson));
+    }
     if !(args.seconds > 0.0 && args.seconds <= 600.0) {
         return Err("--seconds must be in (0, 600]".into());
     }
-    let probe = Workload {
-        senders: args.senders,
-        payload: args.payload,
-        messages: args.messages.unwrap_or(1),
-    };
-    probe.validate()?;
-    if args.format == Format::Table {
-        println!(
-            "servercore compare: {} senders, {}-byte payloads, one loopback connection{}",
-            args.senders,
-            args.payload,
-            match args.messages {
-                Some(m) => format!(", {m} packets per lesson"),
-                None => format!(", each lesson sized to about {} s", args.seconds),
+    if !(1..=100).contains(&args.runs) {
+        return Err("--runs must be 1..=100".into());
+    }
+    let options = RunOptions { rate: args.rate };
+    let mut workloads = Vec::new();
+    for &senders in &args.senders {
+        for &payload in &args.payload {
+            let workload = Workload {
+                senders,
+                payload,
+                messages: args.messages.unwrap_or(1),
+            };
+            workload.validate()?;
+            if let Some(rate) = args.rate {
+                if rate == 0 {
+                    return Err("--rate must be at least 1".into());
+                }
+                if payload < servercore::workload::MIN_STAMPED_PAYLOAD {
+                    return Err(format!(
+                        "--rate needs payloads of at least {} bytes (they carry a send stamp)",
+                        servercore::workload::MIN_STAMPED_PAYLOAD
+                    ));
+                }
             }
-        );
-    }
-    let mut reports: Vec<Report> = Vec::new();
-    for lesson in lessons {
-        let messages = match args.messages {
-            Some(m) => m,
-            None => compare::calibrate(
-                lesson,
-                args.senders,
-                args.payload,
-                Duration::from_secs_f64(args.seconds),
-            )
-            .map_err(|e| format!("lesson {lesson}: {e}"))?,
-        };
-        let workload = Workload { messages, ..probe };
-        let report =
-            compare::run(lesson, &workload).map_err(|e| format!("lesson {lesson}: {e}"))?;
-        if args.format == Format::Json {
-            println!("{}", compare::json_line(&report));
+            workloads.push(workload);
         }
-        reports.push(report);
     }
-    if args.format == Format::Table {
-        print!("{}", compare::table(&reports));
+    Ok(Plan {
+        subjects,
+        workloads,
+        options,
+    })
+}
+
+/// Packets for `subject` on `workload`: as given, or paced (latency mode),
+/// or calibrated to about `--seconds`.
+fn size(args: &CompareArgs, subject: Subject, workload: &Workload) -> Result<u64, String> {
+    if let Some(m) = args.messages {
+        return Ok(m);
     }
-    Ok(ExitCode::SUCCESS)
+    if let (Some(rate), Subject::Lesson(_)) = (args.rate, subject) {
+        let per_sender = (rate as f64 * args.seconds).ceil().max(1.0) as u64;
+        return Ok(per_sender * workload.senders as u64);
+    }
+    compare::calibrate_subject(
+        subject,
+        workload.senders,
+        workload.payload,
+        Duration::from_secs_f64(args.seconds),
+    )
+    .map_err(|e| format!("{subject}: {e}"))
+}
+
+fn run_compare(args: &CompareArgs) -> Result<ExitCode, String> {
+    let plan = plan(args)?;
+    let steps = plan.workloads.len() * plan.subjects.len() * (args.runs + 1);
+    let progress = if args.format == Format::Json {
+        ProgressBar::hidden()
+    } else {
+        // Drawn on stderr, and only when stderr is a terminal.
+        ProgressBar::new(steps as u64)
+    };
+    progress.set_style(
+        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} {msg}")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    if args.format == Format::Csv {
+        println!("{}", compare::csv_header());
+    }
+    let mut groups: Vec<Vec<Summary>> = Vec::new();
+    for (w, probe) in plan.workloads.iter().enumerate() {
+        // Size every subject first, then run them round by round, so that
+        // run i of every lesson shares its moment (and its noise) with run
+        // i of the ceiling.
+        let mut sized = Vec::new();
+        for &subject in &plan.subjects {
+            progress.set_message(format!("sizing {subject}"));
+            let messages = size(args, subject, probe)?;
+            sized.push((subject, Workload { messages, ..*probe }));
+            progress.inc(1);
+        }
+        let mut runs: Vec<Vec<compare::Report>> = vec![Vec::new(); sized.len()];
+        for round in 0..args.runs {
+            for (i, (subject, workload)) in sized.iter().enumerate() {
+                progress.set_message(format!("{subject}, run {}/{}", round + 1, args.runs));
+                let report = compare::run_subject(*subject, workload, &plan.options)
+                    .map_err(|e| format!("{subject}: {e}"))?;
+                runs[i].push(report);
+                progress.inc(1);
+            }
+        }
+        let mut summaries: Vec<Summary> = runs.into_iter().map(Summary::new).collect();
+        compare::attach_ceiling(&mut summaries);
+        match args.format {
+            Format::Table => {
+                progress.suspend(|| {
+                    if w > 0 {
+                        println!();
+                    }
+                    println!(
+                        "servercore compare: {}",
+                        compare::describe(probe, &plan.options, args.runs)
+                    );
+                    print!("{}", compare::summary_table(&summaries));
+                });
+            }
+            Format::Json => {
+                for s in &summaries {
+                    println!("{}", compare::json_summary(s));
+                }
+            }
+            Format::Csv => {
+                progress.suspend(|| {
+                    for s in &summaries {
+                        println!("{}", compare::csv_row(s));
+                    }
+                });
+            }
+        }
+        groups.push(summaries);
+    }
+    progress.finish_and_clear();
+    if let Some(path) = &args.chart {
+        servercore::chart::write_svg(path, &groups)?;
+        if args.format != Format::Json {
+            eprintln!("servercore: chart written to {}", path.display());
+        }
+    }
+    let verified = groups.iter().flatten().all(Summary::verified);
+    Ok(if verified {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The JSON keys issue 2 defined stay, and the ceiling is a row of its own.
+    #[test]
+    fn json_keeps_its_keys_and_has_a_ceiling_row() {
+        let args = CompareArgs::parse_from([
+            "compare",
+            "--lessons",
+            "4",
+            "--senders",
+            "2",
+            "--payload",
+            "32",
+            "--messages",
+            "500",
+        ]);
+        let plan = plan(&args).unwrap();
+        assert_eq!(plan.subjects[0], Subject::Ceiling);
+        let workload = Workload {
+            messages: 500,
+            ..plan.workloads[0]
+        };
+        let mut summaries: Vec<Summary> = plan
+            .subjects
+            .iter()
+            .map(|&s| {
+                Summary::new(vec![
+                    compare::run_subject(s, &workload, &plan.options).unwrap(),
+                ])
+            })
+            .collect();
+        compare::attach_ceiling(&mut summaries);
+        let lines: Vec<String> = summaries.iter().map(compare::json_summary).collect();
+        for line in &lines {
+            for key in [
+                "lesson",
+                "name",
+                "senders",
+                "payload",
+                "messages",
+                "seconds",
+                "msgs_per_sec",
+                "bytes_per_sec",
+                "write_calls",
+                "wakeups",
+                "verified",
+                "p50_us",
+                "p99_us",
+                "p999_us",
+                "ceiling_fraction",
+                "msgs_per_sec_min",
+                "msgs_per_sec_max",
+            ] {
+                assert!(
+                    line.contains(&format!("\"{key}\":")),
+                    "{key} missing in {line}"
+                );
+            }
+            assert!(line.contains("\"verified\":true"), "{line}");
+        }
+        assert!(
+            lines[0].starts_with("{\"lesson\":0,\"name\":\"ceiling\""),
+            "{}",
+            lines[0]
+        );
+        assert!(lines[1].contains("\"name\":\"batched_writer\""));
+        assert!(lines[1].contains("\"messages\":500"));
+        // Counted by the binary's counting allocator: a fresh packet per send.
+        assert!(
+            !lines[1].contains("\"allocs_per_msg\":null"),
+            "{}",
+            lines[1]
+        );
+        let csv = compare::csv_row(&summaries[1]);
+        assert_eq!(csv.split(',').count(), compare::keys().len(), "{csv}");
+    }
 }

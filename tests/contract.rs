@@ -90,6 +90,11 @@ contract!(
     Lesson::ChannelWriter,
     eight_threads_in_order
 );
+contract!(
+    lesson06_send_buffers,
+    Lesson::SendBuffers,
+    eight_threads_in_order
+);
 
 /// One packet arrives intact, then the end of the stream.
 fn smoke(lesson: Lesson) {

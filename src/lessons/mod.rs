@@ -7,6 +7,7 @@
 //! | 03 | [`lesson03_send_queue`] | the seed's design: queue + pending flag + writer thread |
 //! | 04 | [`lesson04_batched_writer`] | the writer drains the whole queue into one `write_vectored` |
 //! | 05 | [`lesson05_channel_writer`] | the same writer on `crossbeam-channel` |
+//! | 06 | [`lesson06_send_buffers`] | lesson 04's writer, packets serialized into reused per-thread chunks |
 //!
 //! Each module holds its whole send path and reads top to bottom; what
 //! changed from the lesson before is marked `// New:`. Diff two neighbours
@@ -23,6 +24,7 @@ pub mod lesson02_locked;
 pub mod lesson03_send_queue;
 pub mod lesson04_batched_writer;
 pub mod lesson05_channel_writer;
+pub mod lesson06_send_buffers;
 
 // WRONG on purpose: lesson 03 with the stranded-packet bug, kept as teaching
 // code for `lessons/03-stranded-packet.md`. Public only so that its loom test
@@ -108,16 +110,19 @@ pub enum Lesson {
     BatchedWriter,
     /// 05: the batched writer on a crossbeam channel.
     ChannelWriter,
+    /// 06: the batched writer fed from per-thread send buffers.
+    SendBuffers,
 }
 
 impl Lesson {
     /// Every lesson, in course order.
-    pub const ALL: [Lesson; 5] = [
+    pub const ALL: [Lesson; 6] = [
         Lesson::Naive,
         Lesson::Locked,
         Lesson::SendQueue,
         Lesson::BatchedWriter,
         Lesson::ChannelWriter,
+        Lesson::SendBuffers,
     ];
 
     /// The lesson's number in the course (1 for lesson 01).
@@ -128,6 +133,7 @@ impl Lesson {
             Lesson::SendQueue => 3,
             Lesson::BatchedWriter => 4,
             Lesson::ChannelWriter => 5,
+            Lesson::SendBuffers => 6,
         }
     }
 
@@ -144,12 +150,28 @@ impl Lesson {
             Lesson::SendQueue => "send_queue",
             Lesson::BatchedWriter => "batched_writer",
             Lesson::ChannelWriter => "channel_writer",
+            Lesson::SendBuffers => "send_buffers",
         }
     }
 
     /// Whether this lesson has a writer thread (and so counts wake-ups and batches).
     pub fn has_writer_thread(self) -> bool {
         self.number() >= 3
+    }
+
+    /// Whether this lesson's senders serialize packets through their
+    /// thread's [`SendBuffer`](crate::send_buffer::SendBuffer) (lesson 06)
+    /// rather than allocating each packet.
+    pub fn uses_send_buffer(self) -> bool {
+        self == Lesson::SendBuffers
+    }
+
+    /// Whether this lesson's writer sends whole batches in vectored writes.
+    pub fn is_batched(self) -> bool {
+        matches!(
+            self,
+            Lesson::BatchedWriter | Lesson::ChannelWriter | Lesson::SendBuffers
+        )
     }
 
     /// Starts this lesson's send path on `wire` (lessons 03 on spawn their writer thread).
@@ -160,6 +182,7 @@ impl Lesson {
             Lesson::SendQueue => Box::new(lesson03_send_queue::SendQueue::new(wire)),
             Lesson::BatchedWriter => Box::new(lesson04_batched_writer::BatchedWriter::new(wire)),
             Lesson::ChannelWriter => Box::new(lesson05_channel_writer::ChannelWriter::new(wire)),
+            Lesson::SendBuffers => Box::new(lesson06_send_buffers::SendBuffers::new(wire)),
         }
     }
 }
