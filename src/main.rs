@@ -65,7 +65,10 @@ enum Format {
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let cli = Cli::parse();
-    let result = match cli.command.unwrap_or(Command::Compare(CompareArgs::default())) {
+    let result = match cli
+        .command
+        .unwrap_or(Command::Compare(CompareArgs::default()))
+    {
         Command::Compare(args) => run_compare(&args),
     };
     match result {
@@ -116,7 +119,8 @@ fn run_compare(args: &CompareArgs) -> Result<ExitCode, String> {
             .map_err(|e| format!("lesson {lesson}: {e}"))?,
         };
         let workload = Workload { messages, ..probe };
-        let report = compare::run(lesson, &workload).map_err(|e| format!("lesson {lesson}: {e}"))?;
+        let report =
+            compare::run(lesson, &workload).map_err(|e| format!("lesson {lesson}: {e}"))?;
         if args.format == Format::Json {
             println!("{}", compare::json_line(&report));
         }

@@ -99,7 +99,11 @@ pub struct Acceptor {
 
 impl Acceptor {
     /// Listens on `addr` and starts the accept thread.
-    pub fn start<F>(addr: SocketAddr, options: SocketOptions, mut on_accept: F) -> io::Result<Acceptor>
+    pub fn start<F>(
+        addr: SocketAddr,
+        options: SocketOptions,
+        mut on_accept: F,
+    ) -> io::Result<Acceptor>
     where
         F: FnMut(TcpStream, SocketAddr) + Send + 'static,
     {

@@ -177,10 +177,9 @@ pub enum FrameError {
 impl fmt::Display for FrameError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            FrameError::TooSmall { size } => write!(
-                f,
-                "declared packet size {size} is below the 2-byte header"
-            ),
+            FrameError::TooSmall { size } => {
+                write!(f, "declared packet size {size} is below the 2-byte header")
+            }
             FrameError::TooLarge { size, max } => write!(
                 f,
                 "declared packet size {size} is over the limit of {max} bytes"
@@ -301,9 +300,9 @@ impl RecvBuffer {
 
     /// The next whole packet, copied out of the buffer into its own [`Packet`].
     pub fn next_packet(&mut self) -> Result<Option<Packet>, FrameError> {
-        Ok(self
-            .next_frame()?
-            .map(|frame| Packet { bytes: Bytes::copy_from_slice(frame) }))
+        Ok(self.next_frame()?.map(|frame| Packet {
+            bytes: Bytes::copy_from_slice(frame),
+        }))
     }
 
     /// Makes sure at least one largest packet fits after `write`.
@@ -353,7 +352,9 @@ mod tests {
             buf.push(&size.to_le_bytes());
             assert_eq!(
                 buf.next_frame(),
-                Err(FrameError::TooSmall { size: size as usize })
+                Err(FrameError::TooSmall {
+                    size: size as usize
+                })
             );
         }
     }
@@ -364,7 +365,10 @@ mod tests {
         buf.push(&101u16.to_le_bytes());
         assert_eq!(
             buf.next_frame(),
-            Err(FrameError::TooLarge { size: 101, max: 100 })
+            Err(FrameError::TooLarge {
+                size: 101,
+                max: 100
+            })
         );
     }
 
@@ -393,7 +397,9 @@ mod tests {
         assert!(Packet::from_payload(&vec![0; MAX_PAYLOAD_LEN]).is_ok());
         assert_eq!(
             Packet::from_payload(&vec![0; MAX_PAYLOAD_LEN + 1]),
-            Err(PayloadTooLarge { len: MAX_PAYLOAD_LEN + 1 })
+            Err(PayloadTooLarge {
+                len: MAX_PAYLOAD_LEN + 1
+            })
         );
     }
 

@@ -218,7 +218,10 @@ impl Session {
         let _ = self.socket.shutdown(Shutdown::Both);
         let dropped = self.send_path.abort();
         if dropped > 0 {
-            log::debug!("{}: {dropped} queued packets dropped on disconnect", self.peer);
+            log::debug!(
+                "{}: {dropped} queued packets dropped on disconnect",
+                self.peer
+            );
         }
     }
 }

@@ -111,7 +111,9 @@ impl SendPath for ChannelWriter {
         // (the writer stopped after a write error): the packet comes back.
         sender.send(packet).map_err(|e| SendError::Closed(e.0))?;
         self.counters.stats().count_send();
-        if self.writer_parked.load(Ordering::Relaxed) && self.writer_parked.swap(false, Ordering::Relaxed) {
+        if self.writer_parked.load(Ordering::Relaxed)
+            && self.writer_parked.swap(false, Ordering::Relaxed)
+        {
             self.counters.stats().count_wakeup();
             log::trace!("enqueue: the writer was parked: this send woke it");
         } else {

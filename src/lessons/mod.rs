@@ -7,6 +7,7 @@
 //! | 03 | [`lesson03_send_queue`] | the seed's design: queue + pending flag + writer thread |
 //! | 04 | [`lesson04_batched_writer`] | the writer drains the whole queue into one `write_vectored` |
 //! | 05 | [`lesson05_channel_writer`] | the same writer on `crossbeam-channel` |
+//! | 11 | [`lesson11_direct_path`] | write from the caller while idle, batch under load |
 //!
 //! Each module holds its whole send path and reads top to bottom; what
 //! changed from the lesson before is marked `// New:`. Diff two neighbours
@@ -23,6 +24,7 @@ pub mod lesson02_locked;
 pub mod lesson03_send_queue;
 pub mod lesson04_batched_writer;
 pub mod lesson05_channel_writer;
+pub mod lesson11_direct_path;
 
 /// The one send-path API every lesson implements.
 ///
@@ -100,16 +102,19 @@ pub enum Lesson {
     BatchedWriter,
     /// 05: the batched writer on a crossbeam channel.
     ChannelWriter,
+    /// 11: direct writes from the caller while idle, the batched writer under load.
+    DirectPath,
 }
 
 impl Lesson {
     /// Every lesson, in course order.
-    pub const ALL: [Lesson; 5] = [
+    pub const ALL: [Lesson; 6] = [
         Lesson::Naive,
         Lesson::Locked,
         Lesson::SendQueue,
         Lesson::BatchedWriter,
         Lesson::ChannelWriter,
+        Lesson::DirectPath,
     ];
 
     /// The lesson's number in the course (1 for lesson 01).
@@ -120,6 +125,7 @@ impl Lesson {
             Lesson::SendQueue => 3,
             Lesson::BatchedWriter => 4,
             Lesson::ChannelWriter => 5,
+            Lesson::DirectPath => 11,
         }
     }
 
@@ -136,6 +142,7 @@ impl Lesson {
             Lesson::SendQueue => "send_queue",
             Lesson::BatchedWriter => "batched_writer",
             Lesson::ChannelWriter => "channel_writer",
+            Lesson::DirectPath => "direct_path",
         }
     }
 
@@ -152,6 +159,7 @@ impl Lesson {
             Lesson::SendQueue => Box::new(lesson03_send_queue::SendQueue::new(wire)),
             Lesson::BatchedWriter => Box::new(lesson04_batched_writer::BatchedWriter::new(wire)),
             Lesson::ChannelWriter => Box::new(lesson05_channel_writer::ChannelWriter::new(wire)),
+            Lesson::DirectPath => Box::new(lesson11_direct_path::DirectPath::new(wire)),
         }
     }
 }
