@@ -2,12 +2,135 @@
 //!
 //! The lessons import `Mutex`, `Condvar`, `Arc` and `thread` from here rather
 //! than from `std` directly, so that a model checker can swap in its own
-//! versions without touching the lesson code. Today these are plain
-//! re-exports of `std`.
+//! versions without touching the lesson code:
+//!
+//! * in a normal build these are plain re-exports of `std`;
+//! * in a build with `RUSTFLAGS="--cfg loom"` (the `tests/loom_*.rs` model
+//!   checks) they are [loom](https://docs.rs/loom)'s mock types, which let
+//!   loom run the lessons' hand-off under every interleaving of its threads
+//!   (up to a bound on preemptions) and report a deadlock or a failed
+//!   assertion together with the schedule that caused it.
+//!
+//! Under loom, `Condvar` is a thin wrapper around loom's that runs a check
+//! installed by the test (`loom_check::before_wait`) right before a thread
+//! blocks. The loom tests use it to assert that the writer never goes to
+//! sleep while packets are still queued: the stranded packet of
+//! `lessons/03-stranded-packet.md`.
 //!
 //! A poisoned lock means another thread panicked while holding it; the
 //! lessons `unwrap()` the lock result on purpose: the state a panicking
 //! thread left half-changed cannot be trusted, so the panic spreads.
 
+#[cfg(not(loom))]
 pub use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+#[cfg(not(loom))]
 pub use std::thread;
+
+#[cfg(loom)]
+pub use loom::sync::{Arc, Mutex, MutexGuard};
+#[cfg(loom)]
+pub use loom::thread;
+#[cfg(loom)]
+pub use loom_check::Condvar;
+
+/// Under loom only: the hook that runs right before a thread blocks on a
+/// [`Condvar`], and the `Condvar` that calls it.
+#[cfg(loom)]
+pub mod loom_check {
+    use std::cell::RefCell;
+    use std::sync::LockResult;
+    use std::time::Duration;
+
+    use super::MutexGuard;
+
+    /// A check run before every `Condvar` wait in the model.
+    type Check = Box<dyn Fn()>;
+
+    std::thread_local! {
+        /// The check of the model running on this OS thread. loom runs all
+        /// the threads of a model as coroutines on the test's own OS thread,
+        /// so this one slot is seen by every thread of the model, and tests
+        /// running in parallel (each on its own OS thread) do not share it.
+        static BEFORE_WAIT: RefCell<Option<Check>> = const { RefCell::new(None) };
+    }
+
+    /// Installs `check` to run right before any thread of the model blocks
+    /// on a [`Condvar`] (with the mutex still held, so the check sees the
+    /// state the waiter saw). A panic in `check` fails the model, and loom
+    /// reports the interleaving that led there.
+    ///
+    /// The check stays installed until the returned guard is dropped. It
+    /// must not touch loom objects (it may outlive a failed model): give it
+    /// `std` types only, such as a [`WireHandle`](crate::wire::WireHandle).
+    #[must_use = "the check is removed when the guard is dropped"]
+    pub fn before_wait(check: impl Fn() + 'static) -> CheckGuard {
+        BEFORE_WAIT.with(|slot| *slot.borrow_mut() = Some(Box::new(check)));
+        CheckGuard { _private: () }
+    }
+
+    /// Removes the check installed by [`before_wait`] when dropped.
+    #[derive(Debug)]
+    pub struct CheckGuard {
+        _private: (),
+    }
+
+    impl Drop for CheckGuard {
+        fn drop(&mut self) {
+            let _ = BEFORE_WAIT.try_with(|slot| slot.borrow_mut().take());
+        }
+    }
+
+    fn run_check() {
+        BEFORE_WAIT.with(|slot| {
+            if let Some(check) = slot.borrow().as_ref() {
+                check();
+            }
+        });
+    }
+
+    /// loom's `Condvar`, with the installed check run before each wait.
+    #[derive(Debug, Default)]
+    pub struct Condvar {
+        inner: loom::sync::Condvar,
+    }
+
+    impl Condvar {
+        /// A new condition variable.
+        pub fn new() -> Condvar {
+            Condvar {
+                inner: loom::sync::Condvar::new(),
+            }
+        }
+
+        /// Runs the check, then blocks until notified.
+        #[track_caller]
+        pub fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> LockResult<MutexGuard<'a, T>> {
+            run_check();
+            self.inner.wait(guard)
+        }
+
+        /// Runs the check, then blocks until notified (loom never times out:
+        /// a wait nobody ends is reported as a deadlock).
+        #[track_caller]
+        pub fn wait_timeout<'a, T>(
+            &self,
+            guard: MutexGuard<'a, T>,
+            timeout: Duration,
+        ) -> LockResult<(MutexGuard<'a, T>, loom::sync::WaitTimeoutResult)> {
+            run_check();
+            self.inner.wait_timeout(guard, timeout)
+        }
+
+        /// Wakes one waiting thread.
+        #[track_caller]
+        pub fn notify_one(&self) {
+            self.inner.notify_one();
+        }
+
+        /// Wakes every waiting thread.
+        #[track_caller]
+        pub fn notify_all(&self) {
+            self.inner.notify_all();
+        }
+    }
+}

@@ -111,3 +111,101 @@ impl<S: Sink> Sink for GatedSink<S> {
         self.inner.shutdown(how)
     }
 }
+
+/// An in-memory [`Sink`] that records every byte written to it, in order.
+///
+/// It stands in for the socket where a socket cannot go: inside the loom
+/// model checks (`tests/loom_*.rs`), where every thread is simulated and a
+/// system call would escape the model. Only the socket is replaced; the
+/// lesson's queue, lock, flag and condvar run as written. Its lock and
+/// condvar come from [`crate::sync`], so loom sees them too. Never the
+/// lesson's socket anywhere else: every lesson, example and socket test
+/// writes to real TCP.
+///
+/// Clones share the same record: keep one, give one to the [`Wire`](crate::Wire).
+#[derive(Clone, Default)]
+pub struct MemorySink {
+    shared: Arc<MemoryShared>,
+}
+
+#[derive(Default)]
+struct MemoryShared {
+    /// Every byte written so far, in order, and whether the write half was shut down.
+    record: Mutex<MemoryRecord>,
+    /// Signalled after every write, so a test can wait for bytes to arrive.
+    written: Condvar,
+}
+
+#[derive(Default)]
+struct MemoryRecord {
+    /// Bytes written, in order. Only ever grows.
+    bytes: Vec<u8>,
+    /// Set by `shutdown`; never cleared.
+    shut_down: bool,
+}
+
+impl MemorySink {
+    /// An empty sink.
+    pub fn new() -> MemorySink {
+        MemorySink::default()
+    }
+
+    /// A copy of everything written so far.
+    pub fn bytes(&self) -> Vec<u8> {
+        self.shared.record.lock().unwrap().bytes.clone()
+    }
+
+    /// Whether `shutdown` was called (the write half is closed).
+    pub fn is_shut_down(&self) -> bool {
+        self.shared.record.lock().unwrap().shut_down
+    }
+
+    /// Blocks until at least `len` bytes have been written in all, or
+    /// `timeout` passes; returns whether they were. (Under loom there is no
+    /// time: a wait that nothing ends is reported by loom as a deadlock.)
+    pub fn wait_for_len(&self, len: usize, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut record = self.shared.record.lock().unwrap();
+        while record.bytes.len() < len {
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            record = self
+                .shared
+                .written
+                .wait_timeout(record, deadline - now)
+                .unwrap()
+                .0;
+        }
+        true
+    }
+}
+
+impl Sink for MemorySink {
+    fn write(&self, buf: &[u8]) -> io::Result<usize> {
+        self.shared
+            .record
+            .lock()
+            .unwrap()
+            .bytes
+            .extend_from_slice(buf);
+        self.shared.written.notify_all();
+        Ok(buf.len())
+    }
+    fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        let mut record = self.shared.record.lock().unwrap();
+        let mut total = 0;
+        for buf in bufs {
+            record.bytes.extend_from_slice(buf);
+            total += buf.len();
+        }
+        drop(record);
+        self.shared.written.notify_all();
+        Ok(total)
+    }
+    fn shutdown(&self, _how: Shutdown) -> io::Result<()> {
+        self.shared.record.lock().unwrap().shut_down = true;
+        Ok(())
+    }
+}

@@ -13,8 +13,13 @@
 use std::io::{self, IoSlice, Write};
 use std::net::{Shutdown, TcpStream};
 
+// The wire's own bookkeeping (counters, first error) uses `std` even under
+// loom: it is not part of the hand-off the model checks, its lock is never
+// held across anything that blocks, and a test can read it from a check
+// that must not touch loom objects (`sync::loom_check::before_wait`).
+use std::sync::{Arc, Mutex};
+
 use crate::stats::SendStats;
-use crate::sync::{Arc, Mutex};
 
 /// Where a send path's bytes go: one method per system call.
 ///

@@ -199,6 +199,7 @@ fn run_writer(shared: &Shared, wire: &Wire) {
             wire.fail(error);
             return;
         }
+        // ANCHOR: recheck
         // The seed's "가정": while we were writing, other threads saw
         // `pending == true`, queued their packets and did NOT wake us.
         // If we cleared `pending` now without looking, their packets would
@@ -213,6 +214,7 @@ fn run_writer(shared: &Shared, wire: &Wire) {
                 state.queue.len()
             );
         }
+        // ANCHOR_END: recheck
     }
     drop(state);
     wire.shutdown_write();

@@ -26,6 +26,13 @@ pub mod lesson04_batched_writer;
 pub mod lesson05_channel_writer;
 pub mod lesson11_direct_path;
 
+// WRONG on purpose: lesson 03 with the stranded-packet bug, kept as teaching
+// code for `lessons/03-stranded-packet.md`. Public only so that its loom test
+// and its example can reach it; hidden from the docs and from `Lesson`.
+#[doc(hidden)]
+pub mod broken_handoff;
+
+// ANCHOR: send_path
 /// The one send-path API every lesson implements.
 ///
 /// The contract tests, `servercore compare` and the benchmarks use lessons
@@ -53,6 +60,7 @@ pub trait SendPath: Send + Sync {
     /// The counters as they are now.
     fn stats(&self) -> StatsSnapshot;
 }
+// ANCHOR_END: send_path
 
 /// The packet could not be sent: the caller gets it back.
 #[derive(PartialEq, Eq)]
