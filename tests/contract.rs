@@ -90,6 +90,11 @@ contract!(
     Lesson::ChannelWriter,
     eight_threads_in_order
 );
+contract!(
+    lesson11_direct_path,
+    Lesson::DirectPath,
+    eight_threads_in_order
+);
 
 /// One packet arrives intact, then the end of the stream.
 fn smoke(lesson: Lesson) {
