@@ -33,6 +33,13 @@ pub trait Sink: Send + Sync + 'static {
     fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
     /// Shuts down one or both halves of the connection.
     fn shutdown(&self, how: Shutdown) -> io::Result<()>;
+    /// One `write(2)` that never blocks: takes what fits in the socket
+    /// buffer now, or fails with `WouldBlock`. A sink that cannot do that
+    /// keeps this default, which always says `WouldBlock`, so a caller
+    /// falls back to a blocking path (lesson 11 hands over to its writer).
+    fn try_write(&self, _buf: &[u8]) -> io::Result<usize> {
+        Err(io::ErrorKind::WouldBlock.into())
+    }
 }
 
 impl Sink for TcpStream {
@@ -44,6 +51,11 @@ impl Sink for TcpStream {
     }
     fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         TcpStream::shutdown(self, how)
+    }
+    /// `send(2)` with `MSG_DONTWAIT` on this one call: the socket itself
+    /// stays blocking, because the session's reader thread shares it.
+    fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        socket2::SockRef::from(self).send_with_flags(buf, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
     }
 }
 
@@ -108,6 +120,16 @@ impl Wire {
     /// One vectored write system call (`writev`). Counted whether or not it succeeds.
     pub fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         let result = self.sink.write_vectored(bufs);
+        self.shared
+            .stats
+            .count_write(*result.as_ref().unwrap_or(&0));
+        result
+    }
+
+    /// One write system call that never blocks ([`Sink::try_write`]):
+    /// `WouldBlock` when the socket buffer is full. Counted like any write.
+    pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        let result = self.sink.try_write(buf);
         self.shared
             .stats
             .count_write(*result.as_ref().unwrap_or(&0));

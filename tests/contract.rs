@@ -95,6 +95,11 @@ contract!(
     Lesson::SendBuffers,
     eight_threads_in_order
 );
+contract!(
+    lesson11_direct_path,
+    Lesson::DirectPath,
+    eight_threads_in_order
+);
 
 /// One packet arrives intact, then the end of the stream.
 fn smoke(lesson: Lesson) {

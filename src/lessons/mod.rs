@@ -8,6 +8,7 @@
 //! | 04 | [`lesson04_batched_writer`] | the writer drains the whole queue into one `write_vectored` |
 //! | 05 | [`lesson05_channel_writer`] | the same writer on `crossbeam-channel` |
 //! | 06 | [`lesson06_send_buffers`] | lesson 04's writer, packets serialized into reused per-thread chunks |
+//! | 11 | [`lesson11_direct_path`] | write from the caller while idle, batch under load |
 //!
 //! Each module holds its whole send path and reads top to bottom; what
 //! changed from the lesson before is marked `// New:`. Diff two neighbours
@@ -25,6 +26,7 @@ pub mod lesson03_send_queue;
 pub mod lesson04_batched_writer;
 pub mod lesson05_channel_writer;
 pub mod lesson06_send_buffers;
+pub mod lesson11_direct_path;
 
 // WRONG on purpose: lesson 03 with the stranded-packet bug, kept as teaching
 // code for `lessons/03-stranded-packet.md`. Public only so that its loom test
@@ -112,17 +114,20 @@ pub enum Lesson {
     ChannelWriter,
     /// 06: the batched writer fed from per-thread send buffers.
     SendBuffers,
+    /// 11: direct writes from the caller while idle, the batched writer under load.
+    DirectPath,
 }
 
 impl Lesson {
     /// Every lesson, in course order.
-    pub const ALL: [Lesson; 6] = [
+    pub const ALL: [Lesson; 7] = [
         Lesson::Naive,
         Lesson::Locked,
         Lesson::SendQueue,
         Lesson::BatchedWriter,
         Lesson::ChannelWriter,
         Lesson::SendBuffers,
+        Lesson::DirectPath,
     ];
 
     /// The lesson's number in the course (1 for lesson 01).
@@ -134,6 +139,7 @@ impl Lesson {
             Lesson::BatchedWriter => 4,
             Lesson::ChannelWriter => 5,
             Lesson::SendBuffers => 6,
+            Lesson::DirectPath => 11,
         }
     }
 
@@ -151,6 +157,7 @@ impl Lesson {
             Lesson::BatchedWriter => "batched_writer",
             Lesson::ChannelWriter => "channel_writer",
             Lesson::SendBuffers => "send_buffers",
+            Lesson::DirectPath => "direct_path",
         }
     }
 
@@ -170,7 +177,10 @@ impl Lesson {
     pub fn is_batched(self) -> bool {
         matches!(
             self,
-            Lesson::BatchedWriter | Lesson::ChannelWriter | Lesson::SendBuffers
+            Lesson::BatchedWriter
+                | Lesson::ChannelWriter
+                | Lesson::SendBuffers
+                | Lesson::DirectPath
         )
     }
 
@@ -183,6 +193,7 @@ impl Lesson {
             Lesson::BatchedWriter => Box::new(lesson04_batched_writer::BatchedWriter::new(wire)),
             Lesson::ChannelWriter => Box::new(lesson05_channel_writer::ChannelWriter::new(wire)),
             Lesson::SendBuffers => Box::new(lesson06_send_buffers::SendBuffers::new(wire)),
+            Lesson::DirectPath => Box::new(lesson11_direct_path::DirectPath::new(wire)),
         }
     }
 }

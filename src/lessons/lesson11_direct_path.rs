@@ -1,0 +1,320 @@
+//! Lesson 11 — the direct path: write from the caller while the socket is
+//! idle, batch only under load.
+//!
+//! **The problem.** The batched writer (lesson 04) wins under load, but at
+//! light load every packet pays a hand-off: the sender wakes the writer
+//! thread (a futex call), the scheduler runs it, and only then does the
+//! write happen. A locked direct write (lesson 02) has lower latency when
+//! the line is quiet. The C# original does both: `RegisterSend` starts the
+//! send on the *caller's* thread, and only packets that arrive while a send
+//! is in flight wait in the queue.
+//!
+//! **The change.** The pending flag becomes an explicit *owner* of the write
+//! side: `Idle`, `Caller` or `Writer`. A `send` that finds the socket idle
+//! takes ownership under the lock, releases the lock, and writes from its
+//! own thread with a write that cannot block (`MSG_DONTWAIT` on just that
+//! call: the reader thread shares the socket, so the socket itself stays
+//! blocking). Packets that arrive meanwhile are queued, as in lesson 04.
+//! When the direct write is done and nothing was queued, the socket goes
+//! back to idle: no thread was woken. If packets were queued meanwhile, or
+//! the write was partial or would block, ownership passes to the writer
+//! thread, which batches as lesson 04 does — the unwritten rest of the
+//! packet first, so bytes never reorder.
+//!
+//! **The cost.** One more state and one more hand-over rule; a would-block
+//! write costs a system call that moves nothing.
+//!
+//! **What the tests show** (`tests/lesson11_direct_path.rs`): an idle
+//! session's send costs one write and no wake-up; with a tiny send buffer
+//! and a late reader, the hand-over happens mid-packet and every byte
+//! arrives intact; order and integrity under contention (the contract suite).
+
+use std::io::{self, IoSlice};
+
+use bytes::Bytes;
+
+use crate::lessons::{SendError, SendPath};
+use crate::packet::Packet;
+use crate::stats::StatsSnapshot;
+use crate::sync::{Arc, Condvar, Mutex, thread};
+use crate::wire::Wire;
+
+/// Linux's `IOV_MAX`: the most slices one `writev` call takes.
+pub const IOV_MAX: usize = 1024;
+
+/// Lesson 11's send path: direct writes while idle, a batching writer
+/// thread under load.
+pub struct DirectPath {
+    /// What callers and the writer thread share.
+    shared: Arc<Shared>,
+    /// The writer thread, until `close` or `abort` joins it.
+    writer: Mutex<Option<thread::JoinHandle<()>>>,
+}
+
+// ANCHOR: state
+/// What callers and the writer thread share.
+struct Shared {
+    /// The queue and the owner. Held only for a few instructions at a time:
+    /// never across a socket call.
+    state: Mutex<State>,
+    /// Signalled when the writer thread becomes the owner, or when the
+    /// session closes while the socket is idle. The writer waits on it.
+    writer_owns_or_closed: Condvar,
+    // New: callers write too, so the wire is shared, not the writer's alone.
+    /// The socket. Written only by the current owner (see [`Owner`]).
+    wire: Wire,
+}
+
+// New: the pending flag becomes an owner with three values.
+/// Who owns the write side of the socket: exactly one, at any moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Owner {
+    /// Nobody is writing and nothing is waiting: the next `send` may write
+    /// directly from its own thread.
+    Idle,
+    /// A caller is in its direct write, outside the lock.
+    Caller,
+    /// The writer thread owns the socket until it finds nothing left to write.
+    Writer,
+}
+
+/// The state under the lock.
+struct State {
+    /// Packets accepted by `send`, not yet taken by the writer, oldest first.
+    /// Invariant: non-empty implies `owner != Idle`.
+    queue: Vec<Packet>,
+    // New: what a partial direct write left behind.
+    /// The unwritten rest of a packet whose direct write was partial or
+    /// would block; the writer writes it before anything in `queue`.
+    /// Invariant: `Some` implies `owner == Writer`.
+    unfinished: Option<Bytes>,
+    /// Who owns the write side. Changed only under the lock.
+    owner: Owner,
+    /// true once `close` or `abort` ran or a write failed: `send` refuses
+    /// packets. Never goes back to false.
+    closed: bool,
+}
+// ANCHOR_END: state
+
+impl DirectPath {
+    /// Starts the writer thread on `wire`.
+    pub fn new(wire: Wire) -> DirectPath {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                queue: Vec::new(),
+                unfinished: None,
+                owner: Owner::Idle,
+                closed: false,
+            }),
+            writer_owns_or_closed: Condvar::new(),
+            wire,
+        });
+        let writer_shared = Arc::clone(&shared);
+        let writer = thread::Builder::new()
+            .name("writer".into())
+            .spawn(move || run_writer(&writer_shared))
+            .expect("failed to spawn the writer thread");
+        DirectPath {
+            shared,
+            writer: Mutex::new(Some(writer)),
+        }
+    }
+
+    /// Marks the path closed, drops what is queued if `drop_queued`, wakes
+    /// the writer so it can finish, and joins it. Returns the packets dropped.
+    fn shut(&self, drop_queued: bool) -> usize {
+        let mut state = self.shared.state.lock().unwrap();
+        state.closed = true;
+        let dropped = if drop_queued {
+            std::mem::take(&mut state.queue).len() + usize::from(state.unfinished.is_some())
+        } else {
+            0
+        };
+        drop(state);
+        self.shared.writer_owns_or_closed.notify_one();
+        if let Some(writer) = self.writer.lock().unwrap().take() {
+            let _ = writer.join(); // a panicking writer has already reported itself
+        }
+        dropped
+    }
+}
+
+impl SendPath for DirectPath {
+    // ANCHOR: send
+    fn send(&self, packet: Packet) -> Result<(), SendError> {
+        let mut state = self.shared.state.lock().unwrap();
+        if state.closed {
+            return Err(SendError::Closed(packet));
+        }
+        if state.owner != Owner::Idle {
+            // Somebody owns the socket (a caller mid-write, or the writer):
+            // queue, as in lesson 04. The owner comes back for the queue.
+            state.queue.push(packet);
+            self.shared.wire.stats().count_send();
+            log::trace!(
+                "enqueue: owner={:?}, {} queued",
+                state.owner,
+                state.queue.len()
+            );
+            return Ok(());
+        }
+        // New: the socket is idle: take it, and write from this thread.
+        state.owner = Owner::Caller;
+        drop(state); // never hold the queue lock across a socket call
+
+        // A write that cannot block: it takes what fits, or says WouldBlock.
+        let result = self.shared.wire.try_write(packet.as_bytes());
+
+        let mut state = self.shared.state.lock().unwrap();
+        match result {
+            Ok(written) if written == packet.len() => {
+                log::trace!("direct write: {written} bytes from the caller's thread");
+            }
+            Ok(written) => {
+                // Partial: the writer must finish this packet before anything else.
+                log::trace!("direct write: partial, {written} of {} bytes", packet.len());
+                state.unfinished = Some(packet.into_bytes().slice(written..));
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) =>
+            {
+                log::trace!("direct write: would block, handing the packet over");
+                state.unfinished = Some(packet.into_bytes());
+            }
+            Err(error) => {
+                state.closed = true;
+                state.owner = Owner::Idle;
+                state.queue.clear();
+                drop(state);
+                self.shared.writer_owns_or_closed.notify_one(); // let the writer exit
+                self.shared.wire.fail(error);
+                return Err(SendError::Closed(packet));
+            }
+        }
+        self.shared.wire.stats().count_send();
+        // New: give the socket back. If anything is left to write (packets
+        // queued during our write, or the rest of ours), the writer takes
+        // over; otherwise it is idle again and nobody was woken.
+        if state.unfinished.is_some() || !state.queue.is_empty() {
+            state.owner = Owner::Writer;
+            drop(state);
+            self.shared.writer_owns_or_closed.notify_one();
+            self.shared.wire.stats().count_wakeup();
+            log::trace!("hand-over: the writer thread owns the socket now");
+        } else {
+            state.owner = Owner::Idle;
+            let closing = state.closed;
+            drop(state);
+            if closing {
+                self.shared.writer_owns_or_closed.notify_one(); // close waits for an idle socket
+            }
+        }
+        Ok(())
+    }
+    // ANCHOR_END: send
+
+    fn close(&self) {
+        self.shut(false);
+    }
+
+    fn abort(&self) -> usize {
+        self.shut(true)
+    }
+
+    fn stats(&self) -> StatsSnapshot {
+        self.shared.wire.stats().snapshot()
+    }
+}
+
+impl Drop for DirectPath {
+    /// Dropped without `close`: let the writer flush what is queued and exit
+    /// on its own (not joined, so dropping never blocks).
+    fn drop(&mut self) {
+        self.shared.state.lock().unwrap().closed = true;
+        self.shared.writer_owns_or_closed.notify_one();
+    }
+}
+
+// ANCHOR: writer
+/// The writer thread: lesson 04's loop, entered only by a hand-over.
+fn run_writer(shared: &Shared) {
+    let wire = &shared.wire;
+    let mut batch: Vec<Packet> = Vec::new();
+    let mut state = shared.state.lock().unwrap();
+    loop {
+        // New: sleep until a caller hands the socket over, or until the
+        // session is closed *and* no caller is mid-write.
+        while state.owner != Owner::Writer && !(state.closed && state.owner == Owner::Idle) {
+            state = shared.writer_owns_or_closed.wait(state).unwrap();
+        }
+        if state.owner == Owner::Idle {
+            break; // closed, idle, nothing queued: done
+        }
+        // New: the rest of a partial direct write goes first.
+        let unfinished = state.unfinished.take();
+        std::mem::swap(&mut state.queue, &mut batch);
+        drop(state); // never hold the queue lock across a socket call
+
+        wire.stats()
+            .count_batch(batch.len() + usize::from(unfinished.is_some()));
+        log::trace!(
+            "write: {} packets{}",
+            batch.len(),
+            if unfinished.is_some() {
+                " after the rest of a partial one"
+            } else {
+                ""
+            }
+        );
+        let written = match &unfinished {
+            Some(rest) => wire.write_all(rest),
+            None => Ok(()),
+        }
+        .and_then(|()| write_batch(wire, &batch));
+        batch.clear(); // drops the packets, keeps the capacity
+
+        state = shared.state.lock().unwrap();
+        if let Err(error) = written {
+            state.closed = true;
+            state.owner = Owner::Idle;
+            let dropped = std::mem::take(&mut state.queue).len();
+            drop(state);
+            log::debug!("writer: write failed, {dropped} queued packets dropped");
+            wire.fail(error);
+            return;
+        }
+        // The seed's "가정", unchanged: look before letting go.
+        if state.queue.is_empty() {
+            state.owner = Owner::Idle; // the next send writes directly again
+            log::trace!("writer: queue empty, socket idle");
+        }
+    }
+    drop(state);
+    wire.shutdown_write();
+    log::trace!("writer: closed, exiting");
+}
+// ANCHOR_END: writer
+
+/// Writes every packet of `batch`, in order, with `writev` calls of at most
+/// [`IOV_MAX`] slices each, resuming after partial writes (as lesson 04).
+fn write_batch(wire: &Wire, batch: &[Packet]) -> io::Result<()> {
+    for group in batch.chunks(IOV_MAX) {
+        let mut storage = [IoSlice::new(&[]); IOV_MAX];
+        for (slice, packet) in storage.iter_mut().zip(group) {
+            *slice = IoSlice::new(packet.as_bytes());
+        }
+        let mut slices = &mut storage[..group.len()];
+        while !slices.is_empty() {
+            match wire.write_vectored(slices) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(written) => IoSlice::advance_slices(&mut slices, written),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(())
+}
