@@ -52,7 +52,9 @@ impl Workload {
             return Err(format!("senders must be 1..={}", u16::MAX));
         }
         if !(MIN_PAYLOAD..=MAX_PAYLOAD_LEN).contains(&self.payload) {
-            return Err(format!("payload must be {MIN_PAYLOAD}..={MAX_PAYLOAD_LEN} bytes"));
+            return Err(format!(
+                "payload must be {MIN_PAYLOAD}..={MAX_PAYLOAD_LEN} bytes"
+            ));
         }
         if self.messages == 0 {
             return Err("messages must be at least 1".into());
@@ -156,7 +158,9 @@ pub fn run(lesson: Lesson, workload: &Workload) -> io::Result<Report> {
     start.wait();
     let started = Instant::now();
     for sender in senders {
-        sender.join().map_err(|_| io::Error::other("a sender thread panicked"))?;
+        sender
+            .join()
+            .map_err(|_| io::Error::other("a sender thread panicked"))?;
     }
     session.close();
     let received = receiver
@@ -169,7 +173,11 @@ pub fn run(lesson: Lesson, workload: &Workload) -> io::Result<Report> {
     Ok(Report {
         lesson,
         workload: *workload,
-        seconds: received.finished.duration_since(started).as_secs_f64().max(1e-9),
+        seconds: received
+            .finished
+            .duration_since(started)
+            .as_secs_f64()
+            .max(1e-9),
         stats: session.stats(),
         received: received.packets,
         bytes_received: received.bytes,
@@ -179,7 +187,12 @@ pub fn run(lesson: Lesson, workload: &Workload) -> io::Result<Report> {
 
 /// Picks a message count that keeps `lesson` busy for about `target`:
 /// a short calibration run (which also warms up), then scaled.
-pub fn calibrate(lesson: Lesson, senders: usize, payload: usize, target: Duration) -> io::Result<u64> {
+pub fn calibrate(
+    lesson: Lesson,
+    senders: usize,
+    payload: usize,
+    target: Duration,
+) -> io::Result<u64> {
     let mut probe = Workload {
         senders,
         payload,

@@ -27,6 +27,8 @@
 //! * [`stats`] — the counters: sends, write calls, bytes, wake-ups, batches;
 //! * [`session`] — [`Session`]: reader thread, handler callbacks, disconnect-once;
 //! * [`net`] — listening, connecting, socket options (`socket2`);
+//! * [`backpressure`] — the queue limit: water marks, block / reject / evict (lesson 08);
+//! * [`echo`] — the echo server and client behind `servercore serve` / `client`;
 //! * [`sync`] — the `Mutex`/`Condvar`/`Arc`/`thread` the lessons use;
 //! * [`workload`] — test traffic that says who sent it, and its verifier;
 //! * [`compare`] — the measuring run behind `servercore compare`;
@@ -53,7 +55,9 @@
 
 #![warn(missing_docs)]
 
+pub mod backpressure;
 pub mod compare;
+pub mod echo;
 pub mod lessons;
 pub mod net;
 pub mod packet;
@@ -64,6 +68,7 @@ pub mod testing;
 pub mod wire;
 pub mod workload;
 
+pub use backpressure::{Backpressure, Policy};
 pub use lessons::{Lesson, SendError, SendPath};
 pub use packet::Packet;
 pub use session::{Session, SessionConfig};

@@ -99,7 +99,11 @@ pub struct Acceptor {
 
 impl Acceptor {
     /// Listens on `addr` and starts the accept thread.
-    pub fn start<F>(addr: SocketAddr, options: SocketOptions, mut on_accept: F) -> io::Result<Acceptor>
+    pub fn start<F>(
+        addr: SocketAddr,
+        options: SocketOptions,
+        mut on_accept: F,
+    ) -> io::Result<Acceptor>
     where
         F: FnMut(TcpStream, SocketAddr) + Send + 'static,
     {
@@ -109,6 +113,7 @@ impl Acceptor {
         let stop = Arc::clone(&stopping);
         let thread = thread::Builder::new()
             .name("acceptor".into())
+            .stack_size(crate::sync::THREAD_STACK_SIZE)
             .spawn(move || {
                 for incoming in listener.incoming() {
                     if stop.load(Ordering::Acquire) {

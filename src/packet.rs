@@ -177,10 +177,9 @@ pub enum FrameError {
 impl fmt::Display for FrameError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            FrameError::TooSmall { size } => write!(
-                f,
-                "declared packet size {size} is below the 2-byte header"
-            ),
+            FrameError::TooSmall { size } => {
+                write!(f, "declared packet size {size} is below the 2-byte header")
+            }
             FrameError::TooLarge { size, max } => write!(
                 f,
                 "declared packet size {size} is over the limit of {max} bytes"
@@ -239,6 +238,12 @@ impl RecvBuffer {
     /// The largest declared size this buffer accepts.
     pub fn max_packet(&self) -> usize {
         self.max_packet
+    }
+
+    /// The size the header of the partial packet declares, if its header
+    /// has arrived (for reporting a packet truncated by end of stream).
+    pub fn declared_size(&self) -> Option<usize> {
+        declared_size(&self.buf[self.read..self.write])
     }
 
     /// Bytes received but not yet handed out: the start of a partial packet.
@@ -301,9 +306,9 @@ impl RecvBuffer {
 
     /// The next whole packet, copied out of the buffer into its own [`Packet`].
     pub fn next_packet(&mut self) -> Result<Option<Packet>, FrameError> {
-        Ok(self
-            .next_frame()?
-            .map(|frame| Packet { bytes: Bytes::copy_from_slice(frame) }))
+        Ok(self.next_frame()?.map(|frame| Packet {
+            bytes: Bytes::copy_from_slice(frame),
+        }))
     }
 
     /// Makes sure at least one largest packet fits after `write`.
@@ -353,7 +358,9 @@ mod tests {
             buf.push(&size.to_le_bytes());
             assert_eq!(
                 buf.next_frame(),
-                Err(FrameError::TooSmall { size: size as usize })
+                Err(FrameError::TooSmall {
+                    size: size as usize
+                })
             );
         }
     }
@@ -364,7 +371,10 @@ mod tests {
         buf.push(&101u16.to_le_bytes());
         assert_eq!(
             buf.next_frame(),
-            Err(FrameError::TooLarge { size: 101, max: 100 })
+            Err(FrameError::TooLarge {
+                size: 101,
+                max: 100
+            })
         );
     }
 
@@ -393,7 +403,9 @@ mod tests {
         assert!(Packet::from_payload(&vec![0; MAX_PAYLOAD_LEN]).is_ok());
         assert_eq!(
             Packet::from_payload(&vec![0; MAX_PAYLOAD_LEN + 1]),
-            Err(PayloadTooLarge { len: MAX_PAYLOAD_LEN + 1 })
+            Err(PayloadTooLarge {
+                len: MAX_PAYLOAD_LEN + 1
+            })
         );
     }
 

@@ -62,7 +62,11 @@ impl Gate {
             if now >= deadline {
                 return false;
             }
-            state = self.opened_or_arrived.wait_timeout(state, deadline - now).unwrap().0;
+            state = self
+                .opened_or_arrived
+                .wait_timeout(state, deadline - now)
+                .unwrap()
+                .0;
         }
         true
     }

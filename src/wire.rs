@@ -94,14 +94,18 @@ impl Wire {
     /// One write system call. Counted whether or not it succeeds.
     pub fn write(&self, buf: &[u8]) -> io::Result<usize> {
         let result = self.sink.write(buf);
-        self.shared.stats.count_write(*result.as_ref().unwrap_or(&0));
+        self.shared
+            .stats
+            .count_write(*result.as_ref().unwrap_or(&0));
         result
     }
 
     /// One vectored write system call (`writev`). Counted whether or not it succeeds.
     pub fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         let result = self.sink.write_vectored(bufs);
-        self.shared.stats.count_write(*result.as_ref().unwrap_or(&0));
+        self.shared
+            .stats
+            .count_write(*result.as_ref().unwrap_or(&0));
         result
     }
 

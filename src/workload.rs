@@ -24,7 +24,10 @@ fn filler(sender: u16, seq: u32) -> u8 {
 /// Writes the payload of packet `seq` from `sender` into `buf` (its whole
 /// length is used; at least [`MIN_PAYLOAD`] bytes).
 pub fn fill_payload(buf: &mut [u8], sender: u16, seq: u32) {
-    assert!(buf.len() >= MIN_PAYLOAD, "payload shorter than {MIN_PAYLOAD} bytes");
+    assert!(
+        buf.len() >= MIN_PAYLOAD,
+        "payload shorter than {MIN_PAYLOAD} bytes"
+    );
     buf[..2].copy_from_slice(&sender.to_le_bytes());
     buf[2..6].copy_from_slice(&seq.to_le_bytes());
     buf[6..].fill(filler(sender, seq));
@@ -82,7 +85,11 @@ impl Verifier {
     fn diagnose(&mut self, frame: &[u8]) -> Option<String> {
         let body = &frame[HEADER_LEN..];
         if body.len() != self.payload {
-            return Some(format!("{} byte payload, expected {}", body.len(), self.payload));
+            return Some(format!(
+                "{} byte payload, expected {}",
+                body.len(),
+                self.payload
+            ));
         }
         let sender = u16::from_le_bytes([body[0], body[1]]);
         let seq = u32::from_le_bytes([body[2], body[3], body[4], body[5]]);
@@ -94,7 +101,9 @@ impl Verifier {
         }
         let fill = filler(sender, seq);
         if body[MIN_PAYLOAD..].iter().any(|&b| b != fill) {
-            return Some(format!("sender {sender} seq {seq}: foreign bytes inside the packet"));
+            return Some(format!(
+                "sender {sender} seq {seq}: foreign bytes inside the packet"
+            ));
         }
         *next += 1;
         None
@@ -149,21 +158,33 @@ impl fmt::Display for Received {
 /// Reads `source` to its end (set a read timeout on sockets so a hang is an
 /// error), checking every packet with `verifier`. Stops early at the first
 /// bad frame; `expected` packets mark the finish time.
-pub fn receive<R: Read>(mut source: R, mut verifier: Verifier, expected: u64) -> io::Result<Received> {
+pub fn receive<R: Read>(
+    mut source: R,
+    mut verifier: Verifier,
+    expected: u64,
+) -> io::Result<Received> {
     let mut buffer = RecvBuffer::new(MAX_PACKET_LEN);
     let mut bytes = 0u64;
     let mut finished = None;
     let problem = 'reading: loop {
         let n = match buffer.read_from(&mut source) {
             Ok(n) => n,
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
                 break Some(format!("timed out after {} packets", verifier.received()));
             }
             Err(e) => return Err(e),
         };
         if n == 0 {
             break if buffer.unread() > 0 {
-                Some(format!("stream ended inside a packet ({} bytes left)", buffer.unread()))
+                Some(format!(
+                    "stream ended inside a packet ({} bytes left)",
+                    buffer.unread()
+                ))
             } else {
                 None
             };
@@ -185,8 +206,12 @@ pub fn receive<R: Read>(mut source: R, mut verifier: Verifier, expected: u64) ->
         }
     };
     let problem = problem.or_else(|| {
-        (verifier.received() != expected)
-            .then(|| format!("{} packets arrived, {expected} expected", verifier.received()))
+        (verifier.received() != expected).then(|| {
+            format!(
+                "{} packets arrived, {expected} expected",
+                verifier.received()
+            )
+        })
     });
     Ok(Received {
         packets: verifier.received(),

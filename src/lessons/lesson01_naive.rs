@@ -45,7 +45,10 @@ impl SendPath for NaiveSend {
         if self.closed.load(Ordering::Acquire) {
             return Err(SendError::Closed(packet));
         }
-        log::trace!("send: writing {} bytes from the caller's thread", packet.len());
+        log::trace!(
+            "send: writing {} bytes from the caller's thread",
+            packet.len()
+        );
         // One system call per send, on whichever thread called `send`.
         // Nothing stops another thread from writing at the same moment.
         match self.wire.write_all(packet.as_bytes()) {
