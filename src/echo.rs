@@ -269,6 +269,12 @@ impl Server {
         self.registry.state.lock().unwrap().live.len()
     }
 
+    /// The send-path counters of the live session from `peer`, if there is one.
+    pub fn live_stats(&self, peer: SocketAddr) -> Option<StatsSnapshot> {
+        let session = self.registry.state.lock().unwrap().live.get(&peer).cloned();
+        session.map(|s| s.stats()) // read outside the registry lock
+    }
+
     /// The sessions that have ended (the last few thousand), oldest first.
     pub fn ended(&self) -> Vec<EndedSession> {
         self.registry

@@ -280,6 +280,7 @@ impl RecvBuffer {
         n
     }
 
+    // ANCHOR: next_frame
     /// The next whole frame (header included), or `Ok(None)` if the unread
     /// bytes hold only part of one: a partial packet is normal, not an error.
     pub fn next_frame(&mut self) -> Result<Option<&[u8]>, FrameError> {
@@ -303,6 +304,7 @@ impl RecvBuffer {
         self.read += size;
         Ok(Some(&self.buf[start..start + size]))
     }
+    // ANCHOR_END: next_frame
 
     /// The next whole packet, copied out of the buffer into its own [`Packet`].
     pub fn next_packet(&mut self) -> Result<Option<Packet>, FrameError> {

@@ -7,6 +7,14 @@
 //! | 03 | [`lesson03_send_queue`] | the seed's design: queue + pending flag + writer thread |
 //! | 04 | [`lesson04_batched_writer`] | the writer drains the whole queue into one `write_vectored` |
 //! | 05 | [`lesson05_channel_writer`] | the same writer on `crossbeam-channel` |
+//! | 07 | [`lesson07_framing`] | the size header and bad input: limits, truncation, the C# size-0 spin |
+//! | 08 | [`lesson08_backpressure`] | queue limits with water marks: block, reject or evict |
+//! | 09 | [`lesson09_shutdown`] | close flushes, disconnect aborts, threads joined |
+//!
+//! Lessons 07–09 are about the session around the send path, not a new
+//! send path: they are not [`Lesson`] variants. Their mechanisms live in the
+//! plumbing ([`crate::packet`], [`crate::backpressure`], [`crate::session`],
+//! [`crate::echo`]); their modules here tell the story and hold the contrast.
 //!
 //! Each module holds its whole send path and reads top to bottom; what
 //! changed from the lesson before is marked `// New:`. Diff two neighbours
@@ -24,6 +32,9 @@ pub mod lesson02_locked;
 pub mod lesson03_send_queue;
 pub mod lesson04_batched_writer;
 pub mod lesson05_channel_writer;
+pub mod lesson07_framing;
+pub mod lesson08_backpressure;
+pub mod lesson09_shutdown;
 
 /// The one send-path API every lesson implements.
 ///
