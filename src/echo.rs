@@ -536,6 +536,24 @@ impl Client {
         Ok(())
     }
 
+    /// For a server that is shutting down: waits for its end of stream
+    /// (every echo must have arrived before it), then hangs up.
+    pub fn finish_after_server_closes(mut self) -> io::Result<ClientReport> {
+        let mut rest = Vec::new();
+        self.stream.read_to_end(&mut rest)?;
+        if !rest.is_empty() || self.buffer.unread() > 0 {
+            return Err(invalid(format!(
+                "{} unexpected bytes before the server's end of stream",
+                rest.len() + self.buffer.unread()
+            )));
+        }
+        Ok(ClientReport {
+            sent: self.sent,
+            echoed: self.verifier.received(),
+            payload: self.payload,
+        })
+    }
+
     /// Says goodbye: shuts the write half, checks that nothing more than
     /// the expected echoes arrives before the server closes, and reports.
     pub fn finish(mut self) -> io::Result<ClientReport> {
