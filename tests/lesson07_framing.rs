@@ -3,13 +3,13 @@
 //! same server gets every one of its echoes; and the decoder survives any
 //! bytes cut any way (proptest).
 
-mod common;
+mod echo_support;
 
 use std::io::{Read, Write};
 use std::net::Shutdown;
 use std::sync::Arc;
 
-use common::*;
+use echo_support::*;
 use proptest::prelude::*;
 use servercore::echo::{Echo, Server};
 use servercore::lessons::lesson07_framing::{CsharpParse, csharp_parse};

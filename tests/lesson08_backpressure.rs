@@ -2,14 +2,14 @@
 //! sending; for every lesson with a queue and every policy, the queued
 //! bytes never exceed the limit, and the behaviour is the policy's.
 
-mod common;
+mod echo_support;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
 use std::thread;
 
-use common::*;
+use echo_support::*;
 use servercore::backpressure::{Backpressure, Policy};
 use servercore::net::SocketOptions;
 use servercore::testing::socket_pair;

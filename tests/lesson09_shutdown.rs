@@ -3,7 +3,7 @@
 //! and the `servercore serve` binary exits 0 on SIGTERM after closing its
 //! sessions.
 
-mod common;
+mod echo_support;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -13,7 +13,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::*;
+use echo_support::*;
 use servercore::echo::{Client, run_client};
 use servercore::net::SocketOptions;
 use servercore::session::Handler;

@@ -2,9 +2,9 @@
 //! file (so its own process): it counts the process's threads
 //! (`/proc/self/task`) while many sessions come and go.
 
-mod common;
+mod echo_support;
 
-use common::*;
+use echo_support::*;
 use servercore::Lesson;
 use servercore::echo::Client;
 use servercore::lessons::lesson09_shutdown::thread_count;
