@@ -37,6 +37,11 @@ fn threads_come_and_go_with_sessions() {
             for client in clients {
                 assert_eq!(client.finish().unwrap().echoed, 20);
             }
+            let (started, _) = server.counts();
+            assert!(
+                server.wait_for_ended_count(started, TIMEOUT),
+                "every session of the round ended"
+            );
         }
         server.shutdown();
         eventually("back to the baseline", || {
