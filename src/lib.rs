@@ -18,6 +18,9 @@
 //!   - [`lessons::lesson03_send_queue`]: queue + pending flag + writer thread;
 //!   - [`lessons::lesson04_batched_writer`]: the whole queue in one `write_vectored`;
 //!   - [`lessons::lesson05_channel_writer`]: the same on `crossbeam-channel`.
+//!   - [`lessons::lesson07_framing`]: the size header and bad input;
+//!   - [`lessons::lesson08_backpressure`]: queue limits for slow readers;
+//!   - [`lessons::lesson09_shutdown`]: close flushes, disconnect aborts, threads joined.
 //!
 //! The plumbing the lessons share (read when a lesson points to it):
 //!
