@@ -495,7 +495,7 @@ impl Client {
     }
 
     /// Sends `packets` more packets and waits for every echo, checking each.
-    /// At most [`CLIENT_WINDOW`] bytes are in flight at a time.
+    /// At most 32 KiB are in flight at a time.
     pub fn exchange(&mut self, packets: u32) -> io::Result<()> {
         let per_window = (CLIENT_WINDOW / (self.payload + 2)).max(1) as u32;
         let target = self.sent + packets;
