@@ -229,7 +229,9 @@ impl QueueLimit {
     // ANCHOR_END: release
 
     /// The queue closed: from now on `admit` refuses, and every blocked
-    /// sender wakes up and gets its packet back. Idempotent.
+    /// sender wakes up and gets its packet back. Idempotent. (After an
+    /// abort, the bytes of the packets it dropped are not released: the
+    /// `queued_bytes` gauge then keeps its last value.)
     pub fn close(&self) {
         self.level.lock().unwrap().closed = true;
         self.below_low_water_or_closed.notify_all();

@@ -29,6 +29,11 @@
 //!                     ▲                                                    └─no──▶ (go again)
 //!                     └────────────────────────────────────────────────────────────┘
 //! ```
+//!
+//! **Later lessons add** (marked `// New (lesson 08):` / `// New (lesson 09):`):
+//! a queue limit, checked by `admit` at the top of `send` and given back by
+//! `release` after each write (lesson 08, `crate::backpressure`), and a
+//! small, stated thread stack (lesson 09).
 
 use std::collections::VecDeque;
 

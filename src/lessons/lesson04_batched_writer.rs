@@ -27,6 +27,11 @@
 //! gate, 101 packets cost exactly 2 write calls; partial writes (a tiny send
 //! buffer, a late reader, 64 KiB packets) and 3,000 queued packets (more than
 //! 1,024 slices) arrive intact.
+//!
+//! **Later lessons add** (marked `// New (lesson 08):` / `// New (lesson 09):`):
+//! a queue limit, checked by `admit` at the top of `send` and given back by
+//! `release` after each write (lesson 08, `crate::backpressure`), and a
+//! small, stated thread stack (lesson 09).
 
 use std::io::{self, IoSlice};
 

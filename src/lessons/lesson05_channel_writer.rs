@@ -24,6 +24,11 @@
 //! **What the tests show** (`tests/lesson05_channel_writer.rs`): the same
 //! guarantees as lesson 04 — 101 packets in exactly 2 write calls when the
 //! writer is held on a gate, partial writes and more than 1,024 slices.
+//!
+//! **Later lessons add** (marked `// New (lesson 08):` / `// New (lesson 09):`):
+//! a queue limit, checked by `admit` at the top of `send` and given back by
+//! `release` after each write (lesson 08, `crate::backpressure`), and a
+//! small, stated thread stack (lesson 09).
 
 use std::io::{self, IoSlice};
 use std::sync::RwLock;
