@@ -16,7 +16,9 @@ use libfuzzer_sys::fuzz_target;
 use servercore::packet::{FrameError, HEADER_LEN, MAX_PACKET_LEN, RecvBuffer, declared_size};
 
 fuzz_target!(|data: &[u8]| {
-    let [limit_byte, seed, stream @ ..] = data else { return };
+    let [limit_byte, seed, stream @ ..] = data else {
+        return;
+    };
     let max_packet = (usize::from(*limit_byte) * 257).clamp(HEADER_LEN, MAX_PACKET_LEN);
     let mut buffer = RecvBuffer::new(max_packet);
     let mut cut = u32::from(*seed) | 1;
@@ -29,7 +31,10 @@ fuzz_target!(|data: &[u8]| {
         cut ^= cut << 5;
         let want = 1 + (cut as usize) % rest.len();
         let took = buffer.push(&rest[..want]);
-        assert!(took > 0, "the buffer always has room for one largest packet");
+        assert!(
+            took > 0,
+            "the buffer always has room for one largest packet"
+        );
         rest = &rest[took..];
         loop {
             match buffer.next_frame() {
@@ -43,7 +48,9 @@ fuzz_target!(|data: &[u8]| {
                 Err(error) => {
                     match &error {
                         FrameError::TooSmall { size } => assert!(*size < HEADER_LEN),
-                        FrameError::TooLarge { size, max } => assert!(size > max && *max == max_packet),
+                        FrameError::TooLarge { size, max } => {
+                            assert!(size > max && *max == max_packet)
+                        }
                         other => panic!("unexpected error {other:?}"),
                     }
                     assert_eq!(buffer.next_frame(), Err(error), "errors are sticky");
