@@ -18,7 +18,10 @@
 //!   - [`lessons::lesson03_send_queue`]: queue + pending flag + writer thread;
 //!   - [`lessons::lesson04_batched_writer`]: the whole queue in one `write_vectored`;
 //!   - [`lessons::lesson05_channel_writer`]: the same on `crossbeam-channel`;
-//!   - [`lessons::lesson06_send_buffers`]: packets serialized into reused per-thread chunks.
+//!   - [`lessons::lesson06_send_buffers`]: packets serialized into reused per-thread chunks;
+//!   - [`lessons::lesson07_framing`]: the size header and bad input;
+//!   - [`lessons::lesson08_backpressure`]: queue limits for slow readers;
+//!   - [`lessons::lesson09_shutdown`]: close flushes, disconnect aborts, threads joined.
 //!
 //! The plumbing the lessons share (read when a lesson points to it):
 //!
@@ -28,6 +31,8 @@
 //! * [`stats`] — the counters: sends, write calls, bytes, wake-ups, batches;
 //! * [`session`] — [`Session`]: reader thread, handler callbacks, disconnect-once;
 //! * [`net`] — listening, connecting, socket options (`socket2`);
+//! * [`backpressure`] — the queue limit: water marks, block / reject / evict (lesson 08);
+//! * [`echo`] — the echo server and client behind `servercore serve` / `client`;
 //! * [`sync`] — the `Mutex`/`Condvar`/`Arc`/`thread` the lessons use;
 //! * [`workload`] — test traffic that says who sent it, and its verifier;
 //! * [`send_buffer`] — lesson 06's per-thread chunks, handed out as shared slices;
@@ -58,8 +63,10 @@
 #![warn(missing_docs)]
 
 pub mod alloc_count;
+pub mod backpressure;
 pub mod chart;
 pub mod compare;
+pub mod echo;
 pub mod lessons;
 pub mod net;
 pub mod packet;
@@ -71,6 +78,7 @@ pub mod testing;
 pub mod wire;
 pub mod workload;
 
+pub use backpressure::{Backpressure, Policy};
 pub use lessons::{Lesson, SendError, SendPath};
 pub use packet::Packet;
 pub use session::{Session, SessionConfig};

@@ -113,6 +113,7 @@ impl Acceptor {
         let stop = Arc::clone(&stopping);
         let thread = thread::Builder::new()
             .name("acceptor".into())
+            .stack_size(crate::sync::THREAD_STACK_SIZE)
             .spawn(move || {
                 for incoming in listener.incoming() {
                     if stop.load(Ordering::Acquire) {

@@ -240,6 +240,12 @@ impl RecvBuffer {
         self.max_packet
     }
 
+    /// The size the header of the partial packet declares, if its header
+    /// has arrived (for reporting a packet truncated by end of stream).
+    pub fn declared_size(&self) -> Option<usize> {
+        declared_size(&self.buf[self.read..self.write])
+    }
+
     /// Bytes received but not yet handed out: the start of a partial packet.
     /// Non-zero at end of stream means the peer cut a packet short.
     pub fn unread(&self) -> usize {
@@ -274,6 +280,7 @@ impl RecvBuffer {
         n
     }
 
+    // ANCHOR: next_frame
     /// The next whole frame (header included), or `Ok(None)` if the unread
     /// bytes hold only part of one: a partial packet is normal, not an error.
     pub fn next_frame(&mut self) -> Result<Option<&[u8]>, FrameError> {
@@ -297,6 +304,7 @@ impl RecvBuffer {
         self.read += size;
         Ok(Some(&self.buf[start..start + size]))
     }
+    // ANCHOR_END: next_frame
 
     /// The next whole packet, copied out of the buffer into its own [`Packet`].
     pub fn next_packet(&mut self) -> Result<Option<Packet>, FrameError> {

@@ -20,17 +20,30 @@
 //! * **Send after disconnect fails** and gives the packet back.
 //! * **Bad input closes only this session**: a declared size below 2 (or
 //!   over the limit) ends the reader with [`DisconnectReason::BadPacket`].
+//! * **A panicking handler closes only this session**: the reader thread
+//!   catches the panic and ends with [`DisconnectReason::HandlerPanicked`]
+//!   (the C# original logs exceptions and leaves a zombie session).
+//! * **A slow reader cannot eat memory**: the send path's queue is limited
+//!   ([`SessionConfig::backpressure`]); under the disconnect policy the
+//!   session ends with [`DisconnectReason::SlowReader`].
+//! * **Close flushes, disconnect aborts** (lesson 09): [`Session::close`]
+//!   sends what is queued, then shuts the write half; [`Session::disconnect`]
+//!   drops what is queued and says how many packets it dropped. Both are
+//!   idempotent, and after either `send` gives the packet back.
 
 use std::fmt;
 use std::io;
 use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
+use crate::backpressure::Backpressure;
 use crate::lessons::{Lesson, SendError, SendPath};
 use crate::packet::{FrameError, MAX_PACKET_LEN, Packet, RecvBuffer};
 use crate::stats::StatsSnapshot;
+use crate::sync::THREAD_STACK_SIZE;
 use crate::wire::{Wire, WireHandle};
 
 /// What a session tells its owner. Every method runs on the session's
@@ -55,6 +68,8 @@ pub enum DisconnectReason {
     Truncated {
         /// Bytes of the unfinished packet that did arrive.
         unread: usize,
+        /// The size its header declared, or `None` if the header itself was cut.
+        declared: Option<usize>,
     },
     /// The peer sent a size no packet can have.
     BadPacket(FrameError),
@@ -64,20 +79,51 @@ pub enum DisconnectReason {
     WriteFailed(io::Error),
     /// [`Session::disconnect`] was called here.
     Local,
+    /// A handler callback panicked; the panic was caught on the reader
+    /// thread and only this session ended. Holds the panic message.
+    HandlerPanicked(String),
+    /// The peer read too slowly: its send queue reached the limit and the
+    /// policy is [`Policy::Disconnect`](crate::backpressure::Policy::Disconnect).
+    SlowReader {
+        /// Bytes queued when the session was evicted.
+        queued_bytes: u64,
+        /// The queue limit (high-water mark) in bytes.
+        limit: usize,
+    },
 }
 
 impl fmt::Display for DisconnectReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DisconnectReason::PeerClosed => f.write_str("peer closed the connection"),
-            DisconnectReason::Truncated { unread } => write!(
+            DisconnectReason::Truncated {
+                unread,
+                declared: None,
+            } => write!(
                 f,
-                "peer closed the connection in the middle of a packet ({unread} bytes of it arrived)"
+                "truncated packet: the peer closed the connection inside a size header ({unread} of its 2 bytes arrived)"
+            ),
+            DisconnectReason::Truncated {
+                unread,
+                declared: Some(size),
+            } => write!(
+                f,
+                "truncated packet: the peer closed the connection inside a packet of {size} bytes ({unread} of them arrived)"
             ),
             DisconnectReason::BadPacket(e) => write!(f, "bad packet: {e}"),
             DisconnectReason::ReadFailed(e) => write!(f, "read failed: {e}"),
             DisconnectReason::WriteFailed(e) => write!(f, "write failed: {e}"),
             DisconnectReason::Local => f.write_str("disconnected locally"),
+            DisconnectReason::HandlerPanicked(message) => {
+                write!(f, "the packet handler panicked: {message}")
+            }
+            DisconnectReason::SlowReader {
+                queued_bytes,
+                limit,
+            } => write!(
+                f,
+                "slow reader evicted: {queued_bytes} bytes queued, limit {limit}"
+            ),
         }
     }
 }
@@ -90,6 +136,9 @@ pub struct SessionConfig {
     /// The largest packet the reader accepts (header included); larger
     /// declared sizes are bad input. At most 65,535, the format's limit.
     pub max_packet: usize,
+    /// The send queue's limit and policy (lesson 08); lessons 01 and 02
+    /// have no queue and ignore it.
+    pub backpressure: Backpressure,
 }
 
 impl SessionConfig {
@@ -98,6 +147,7 @@ impl SessionConfig {
         SessionConfig {
             lesson,
             max_packet: MAX_PACKET_LEN,
+            backpressure: Backpressure::unlimited(),
         }
     }
 }
@@ -112,6 +162,8 @@ pub struct Session {
     send_path: Box<dyn SendPath>,
     /// Counters and the first write error of the send path's wire.
     wire: WireHandle,
+    /// The send queue's limit, for the eviction message.
+    backpressure: Backpressure,
     /// true once the session is disconnecting; set once, by `swap`.
     disconnected: AtomicBool,
     /// The reason recorded by the first disconnect; taken by the reader
@@ -135,8 +187,9 @@ impl Session {
         let session = Arc::new(Session {
             peer,
             socket,
-            send_path: config.lesson.start(wire),
+            send_path: config.lesson.start_with(wire, config.backpressure),
             wire: wire_handle,
+            backpressure: config.backpressure,
             disconnected: AtomicBool::new(false),
             reason: Mutex::new(None),
             reader: Mutex::new(None),
@@ -145,6 +198,7 @@ impl Session {
         let max_packet = config.max_packet;
         let reader = thread::Builder::new()
             .name(format!("reader {peer}"))
+            .stack_size(THREAD_STACK_SIZE)
             .spawn(move || run_reader(&reader_session, handler.as_ref(), max_packet));
         match reader {
             Ok(reader) => *session.reader.lock().unwrap() = Some(reader),
@@ -162,27 +216,43 @@ impl Session {
     }
 
     /// Sends a packet through the lesson's send path. After a disconnect
-    /// (or a close), the packet comes back in the error.
+    /// (or a close), the packet comes back in the error. Under a queue
+    /// limit it may wait (block), fail with [`SendError::Full`] (reject) or
+    /// evict this session and fail with [`SendError::Evicted`] (disconnect).
     pub fn send(&self, packet: Packet) -> Result<(), SendError> {
         if self.disconnected.load(Ordering::Acquire) {
             return Err(SendError::Closed(packet));
         }
-        self.send_path.send(packet)
+        let result = self.send_path.send(packet);
+        if let Err(SendError::Evicted(_)) = &result {
+            let stats = self.send_path.stats();
+            self.disconnect_with(DisconnectReason::SlowReader {
+                queued_bytes: stats.queued_bytes,
+                limit: self.backpressure.high_water,
+            });
+        }
+        result
     }
 
+    // ANCHOR: close
     /// Graceful close of the sending side: everything already sent is
-    /// written, then the write half is shut down. The reader thread goes on
-    /// until the peer closes its side. Blocks until the queue is flushed.
+    /// written, then the write half is shut down (the peer reads
+    /// end-of-stream after the last packet). Later sends fail with
+    /// [`SendError::Closed`]. The reader thread goes on until the peer
+    /// closes its side. Blocks until the queue is flushed. Idempotent.
     pub fn close(&self) {
         self.send_path.close();
     }
 
     /// Disconnects now: drops what is queued, shuts the socket down both
     /// ways; the reader thread then reports [`DisconnectReason::Local`].
-    /// Idempotent; only the first call (or the first failure) counts.
-    pub fn disconnect(&self) {
-        self.disconnect_with(DisconnectReason::Local);
+    /// Returns how many queued packets were dropped (0 when the session was
+    /// already disconnecting: only the first call, or the first failure,
+    /// counts). Later sends fail with [`SendError::Closed`].
+    pub fn disconnect(&self) -> usize {
+        self.disconnect_with(DisconnectReason::Local).unwrap_or(0)
     }
+    // ANCHOR_END: close
 
     /// Whether the session has started disconnecting.
     pub fn is_disconnected(&self) -> bool {
@@ -207,12 +277,14 @@ impl Session {
         }
     }
 
+    // ANCHOR: disconnect_with
     /// The one way a session ends: first caller wins (`swap`), records its
     /// reason, shuts the socket so a blocked read or write returns, and
-    /// aborts the send path (which joins the writer thread).
-    fn disconnect_with(&self, reason: DisconnectReason) {
+    /// aborts the send path (which joins the writer thread). Returns the
+    /// packets dropped, or `None` if somebody else got here first.
+    fn disconnect_with(&self, reason: DisconnectReason) -> Option<usize> {
         if self.disconnected.swap(true, Ordering::AcqRel) {
-            return; // somebody else got here first
+            return None; // somebody else got here first
         }
         *self.reason.lock().unwrap() = Some(reason);
         let _ = self.socket.shutdown(Shutdown::Both);
@@ -223,7 +295,9 @@ impl Session {
                 self.peer
             );
         }
+        Some(dropped)
     }
+    // ANCHOR_END: disconnect_with
 }
 
 impl fmt::Debug for Session {
@@ -237,25 +311,9 @@ impl fmt::Debug for Session {
 
 /// The reader thread: the C# `RegisterRecv` / `OnRecvCompleted` loop.
 fn run_reader(session: &Arc<Session>, handler: &dyn Handler, max_packet: usize) {
-    handler.on_connected(session);
-    let mut buffer = RecvBuffer::new(max_packet);
-    let ended = 'reading: loop {
-        match buffer.read_from(&mut &session.socket) {
-            Ok(0) if buffer.unread() > 0 => {
-                break DisconnectReason::Truncated {
-                    unread: buffer.unread(),
-                };
-            }
-            Ok(0) => break DisconnectReason::PeerClosed,
-            Ok(_) => loop {
-                match buffer.next_packet() {
-                    Ok(Some(packet)) => handler.on_packet(session, packet),
-                    Ok(None) => break, // a partial packet: read more
-                    Err(error) => break 'reading DisconnectReason::BadPacket(error),
-                }
-            },
-            Err(error) => break DisconnectReason::ReadFailed(error),
-        }
+    let ended = match catch_panic(|| handler.on_connected(session)) {
+        Ok(()) => read_packets(session, handler, max_packet),
+        Err(panicked) => panicked,
     };
     // A failed write shuts the socket down, which is usually what ended the
     // read: report the write error, the real cause.
@@ -274,7 +332,70 @@ fn run_reader(session: &Arc<Session>, handler: &dyn Handler, max_packet: usize) 
         DisconnectReason::PeerClosed | DisconnectReason::Local => {
             log::debug!("{}: session ended: {reason}", session.peer)
         }
+        DisconnectReason::BadPacket(_)
+        | DisconnectReason::HandlerPanicked(_)
+        | DisconnectReason::SlowReader { .. } => {
+            log::warn!("{}: session ended: {reason}", session.peer)
+        }
         _ => log::info!("{}: session ended: {reason}", session.peer),
     }
-    handler.on_disconnected(session, &reason);
+    if catch_panic(|| handler.on_disconnected(session, &reason)).is_err() {
+        log::warn!(
+            "{}: on_disconnected panicked; the session is over anyway",
+            session.peer
+        );
+    }
+}
+
+// ANCHOR: read_packets
+/// The read loop: read, then hand out every whole packet; stop at end of
+/// stream, at bad input, at a read error, or when the handler panics.
+fn read_packets(
+    session: &Arc<Session>,
+    handler: &dyn Handler,
+    max_packet: usize,
+) -> DisconnectReason {
+    let mut buffer = RecvBuffer::new(max_packet);
+    loop {
+        match buffer.read_from(&mut &session.socket) {
+            // End of stream inside a packet: truncated, not garbage.
+            Ok(0) if buffer.unread() > 0 => {
+                return DisconnectReason::Truncated {
+                    unread: buffer.unread(),
+                    declared: buffer.declared_size(),
+                };
+            }
+            Ok(0) => return DisconnectReason::PeerClosed,
+            Ok(_) => loop {
+                match buffer.next_packet() {
+                    Ok(Some(packet)) => {
+                        if let Err(panicked) = catch_panic(|| handler.on_packet(session, packet)) {
+                            return panicked;
+                        }
+                    }
+                    Ok(None) => break, // a partial packet: read more
+                    // A size below 2 or over the limit: this session ends.
+                    Err(error) => return DisconnectReason::BadPacket(error),
+                }
+            },
+            Err(error) => return DisconnectReason::ReadFailed(error),
+        }
+    }
+}
+// ANCHOR_END: read_packets
+
+/// Runs a handler callback, turning a panic into
+/// [`DisconnectReason::HandlerPanicked`]: one bad handler call ends its own
+/// session, never the reader thread's process.
+fn catch_panic(callback: impl FnOnce()) -> Result<(), DisconnectReason> {
+    // AssertUnwindSafe: after a panic the session is torn down, so no state
+    // the callback left half-changed is used again by this session.
+    panic::catch_unwind(AssertUnwindSafe(callback)).map_err(|payload| {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic with a non-string payload".to_owned());
+        DisconnectReason::HandlerPanicked(message)
+    })
 }

@@ -8,7 +8,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-/// Live counters of one session's send path. Every field only ever grows.
+/// Live counters of one session's send path. Every field only ever grows,
+/// except the two gauges `queued_bytes` and `blocked_sends` (lesson 08).
 #[derive(Debug, Default)]
 pub struct SendStats {
     /// Packets accepted by `send` (a send that returned `Ok`).
@@ -24,6 +25,15 @@ pub struct SendStats {
     batches: AtomicU64,
     /// Packets in the largest batch so far.
     max_batch: AtomicU64,
+    /// Gauge: bytes admitted by the queue limit and not yet written (lesson
+    /// 08). Stored under the limit's lock, so it moves in the limit's order.
+    queued_bytes: AtomicU64,
+    /// The largest value `queued_bytes` ever had.
+    max_queued_bytes: AtomicU64,
+    /// Gauge: senders waiting right now for the queue to drain (policy block).
+    blocked_sends: AtomicU64,
+    /// Sends refused by the queue limit (policies reject and disconnect).
+    refused_sends: AtomicU64,
 }
 
 impl SendStats {
@@ -54,6 +64,26 @@ impl SendStats {
         self.max_batch.fetch_max(packets as u64, Relaxed);
     }
 
+    /// Sets the queued-bytes gauge (and raises its high-water mark).
+    pub fn set_queued_bytes(&self, bytes: usize) {
+        self.queued_bytes.store(bytes as u64, Relaxed);
+        self.max_queued_bytes.fetch_max(bytes as u64, Relaxed);
+    }
+
+    /// One more (`1`) or one fewer (`-1`) sender waiting for the queue to drain.
+    pub fn count_blocked_send(&self, delta: i8) {
+        if delta >= 0 {
+            self.blocked_sends.fetch_add(1, Relaxed);
+        } else {
+            self.blocked_sends.fetch_sub(1, Relaxed);
+        }
+    }
+
+    /// Counts one send refused by the queue limit.
+    pub fn count_refused_send(&self) {
+        self.refused_sends.fetch_add(1, Relaxed);
+    }
+
     /// A copy of the counters as they are now.
     pub fn snapshot(&self) -> StatsSnapshot {
         StatsSnapshot {
@@ -63,6 +93,10 @@ impl SendStats {
             wakeups: self.wakeups.load(Relaxed),
             batches: self.batches.load(Relaxed),
             max_batch: self.max_batch.load(Relaxed),
+            queued_bytes: self.queued_bytes.load(Relaxed),
+            max_queued_bytes: self.max_queued_bytes.load(Relaxed),
+            blocked_sends: self.blocked_sends.load(Relaxed),
+            refused_sends: self.refused_sends.load(Relaxed),
         }
     }
 }
@@ -82,6 +116,14 @@ pub struct StatsSnapshot {
     pub batches: u64,
     /// Packets in the largest batch.
     pub max_batch: u64,
+    /// Bytes queued and not yet written, now (lessons 03–05; 0 for 01–02).
+    pub queued_bytes: u64,
+    /// The most bytes ever queued at once: never above the queue limit.
+    pub max_queued_bytes: u64,
+    /// Senders waiting for the queue to drain, now (policy block).
+    pub blocked_sends: u64,
+    /// Sends refused by the queue limit (policies reject and disconnect).
+    pub refused_sends: u64,
 }
 
 impl StatsSnapshot {

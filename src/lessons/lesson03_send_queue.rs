@@ -29,13 +29,19 @@
 //!                     ▲                                                    └─no──▶ (go again)
 //!                     └────────────────────────────────────────────────────────────┘
 //! ```
+//!
+//! **Later lessons add** (marked `// New (lesson 08):` / `// New (lesson 09):`):
+//! a queue limit, checked by `admit` at the top of `send` and given back by
+//! `release` after each write (lesson 08, `crate::backpressure`), and a
+//! small, stated thread stack (lesson 09).
 
 use std::collections::VecDeque;
 
+use crate::backpressure::{Backpressure, QueueLimit};
 use crate::lessons::{SendError, SendPath};
 use crate::packet::Packet;
 use crate::stats::StatsSnapshot;
-use crate::sync::{Arc, Condvar, Mutex, thread};
+use crate::sync::{Arc, Condvar, Mutex, THREAD_STACK_SIZE, thread};
 use crate::wire::{Wire, WireHandle};
 
 /// Lesson 03's send path: a queue, a pending flag and a writer thread.
@@ -57,6 +63,10 @@ struct Shared {
     pending_or_closed: Condvar,
     /// The wire's counters (the wire itself belongs to the writer thread).
     counters: WireHandle,
+    // New (lesson 08): the queued bytes and what to do when there are too many.
+    /// Admits packets under the session's queue limit; has its own lock,
+    /// never taken while `state` is held.
+    limit: QueueLimit,
 }
 
 /// The state under the lock.
@@ -76,8 +86,14 @@ struct State {
 // ANCHOR_END: state
 
 impl SendQueue {
-    /// Starts the writer thread on `wire`.
+    /// Starts the writer thread on `wire`, with no queue limit.
     pub fn new(wire: Wire) -> SendQueue {
+        SendQueue::with_limit(wire, Backpressure::unlimited())
+    }
+
+    // New (lesson 08): the same, with a queue limit.
+    /// Starts the writer thread on `wire`, with a queue limit.
+    pub fn with_limit(wire: Wire, limit: Backpressure) -> SendQueue {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 queue: VecDeque::new(),
@@ -86,10 +102,12 @@ impl SendQueue {
             }),
             pending_or_closed: Condvar::new(),
             counters: wire.handle(),
+            limit: QueueLimit::new(limit, wire.handle()), // New (lesson 08)
         });
         let writer_shared = Arc::clone(&shared);
         let writer = thread::Builder::new()
             .name("writer".into())
+            .stack_size(THREAD_STACK_SIZE) // New (lesson 09): 2,000 threads must fit
             .spawn(move || run_writer(&writer_shared, &wire))
             .expect("failed to spawn the writer thread");
         SendQueue {
@@ -110,6 +128,7 @@ impl SendQueue {
         };
         drop(state);
         self.shared.pending_or_closed.notify_one();
+        self.shared.limit.close(); // New (lesson 08): wake senders blocked on the limit
         if let Some(writer) = self.writer.lock().unwrap().take() {
             let _ = writer.join(); // a panicking writer has already reported itself
         }
@@ -120,8 +139,13 @@ impl SendQueue {
 impl SendPath for SendQueue {
     // ANCHOR: send
     fn send(&self, packet: Packet) -> Result<(), SendError> {
+        // New (lesson 08): room under the queue limit first. This may wait
+        // (block), refuse (reject) or evict (disconnect); it takes only the
+        // limit's own lock, so a waiting sender never holds the queue lock.
+        let packet = self.shared.limit.admit(packet)?;
         let mut state = self.shared.state.lock().unwrap();
         if state.closed {
+            self.shared.limit.release(packet.len()); // New (lesson 08): never queued
             return Err(SendError::Closed(packet));
         }
         state.queue.push_back(packet);
@@ -188,6 +212,7 @@ fn run_writer(shared: &Shared, wire: &Wire) {
         wire.stats().count_batch(1);
         log::trace!("write: 1 packet, {} bytes", packet.len());
         let written = wire.write_all(packet.as_bytes());
+        shared.limit.release(packet.len()); // New (lesson 08): these bytes left the queue
 
         state = shared.state.lock().unwrap();
         if let Err(error) = written {
@@ -195,6 +220,7 @@ fn run_writer(shared: &Shared, wire: &Wire) {
             state.pending = false;
             let dropped = std::mem::take(&mut state.queue).len();
             drop(state);
+            shared.limit.close(); // New (lesson 08): wake senders blocked on the limit
             log::debug!("writer: write failed, {dropped} queued packets dropped");
             wire.fail(error);
             return;

@@ -24,6 +24,11 @@
 //! **What the tests show** (`tests/lesson05_channel_writer.rs`): the same
 //! guarantees as lesson 04 — 101 packets in exactly 2 write calls when the
 //! writer is held on a gate, partial writes and more than 1,024 slices.
+//!
+//! **Later lessons add** (marked `// New (lesson 08):` / `// New (lesson 09):`):
+//! a queue limit, checked by `admit` at the top of `send` and given back by
+//! `release` after each write (lesson 08, `crate::backpressure`), and a
+//! small, stated thread stack (lesson 09).
 
 use std::io::{self, IoSlice};
 use std::sync::RwLock;
@@ -31,10 +36,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crossbeam_channel::{Receiver, Sender};
 
+use crate::backpressure::{Backpressure, QueueLimit};
 use crate::lessons::{SendError, SendPath};
 use crate::packet::Packet;
 use crate::stats::StatsSnapshot;
-use crate::sync::{Arc, Mutex, thread};
+use crate::sync::{Arc, Mutex, THREAD_STACK_SIZE, thread};
 use crate::wire::{Wire, WireHandle};
 
 /// Linux's `IOV_MAX`: the most slices one `writev` call takes.
@@ -57,6 +63,10 @@ pub struct ChannelWriter {
     /// true once `abort` ran: the writer drops what it drains instead of writing.
     aborted: Arc<AtomicBool>,
     // ANCHOR_END: state
+    // New (lesson 08): the queued bytes and what to do when there are too many.
+    /// Admits packets under the session's queue limit; shared with the
+    /// writer, which releases what it wrote.
+    limit: Arc<QueueLimit>,
     /// The wire's counters (the wire itself belongs to the writer thread).
     counters: WireHandle,
     /// The writer thread, until `close` or `abort` joins it. It returns the
@@ -65,24 +75,34 @@ pub struct ChannelWriter {
 }
 
 impl ChannelWriter {
-    /// Starts the writer thread on `wire`.
+    /// Starts the writer thread on `wire`, with no queue limit.
     pub fn new(wire: Wire) -> ChannelWriter {
+        ChannelWriter::with_limit(wire, Backpressure::unlimited())
+    }
+
+    // New (lesson 08): the same, with a queue limit.
+    /// Starts the writer thread on `wire`, with a queue limit.
+    pub fn with_limit(wire: Wire, limit: Backpressure) -> ChannelWriter {
         let (sender, receiver) = crossbeam_channel::unbounded();
+        let limit = Arc::new(QueueLimit::new(limit, wire.handle())); // New (lesson 08)
         let writer_parked = Arc::new(AtomicBool::new(false));
         let aborted = Arc::new(AtomicBool::new(false));
         let counters = wire.handle();
         let writer = {
             let writer_parked = Arc::clone(&writer_parked);
             let aborted = Arc::clone(&aborted);
+            let limit = Arc::clone(&limit);
             thread::Builder::new()
                 .name("writer".into())
-                .spawn(move || run_writer(&receiver, &writer_parked, &aborted, &wire))
+                .stack_size(THREAD_STACK_SIZE) // New (lesson 09): 2,000 threads must fit
+                .spawn(move || run_writer(&receiver, &writer_parked, &aborted, &limit, &wire))
                 .expect("failed to spawn the writer thread")
         };
         ChannelWriter {
             sender: RwLock::new(Some(sender)),
             writer_parked,
             aborted,
+            limit,
             counters,
             writer: Mutex::new(Some(writer)),
         }
@@ -92,6 +112,7 @@ impl ChannelWriter {
     /// the writer. Returns the packets the writer dropped.
     fn shut(&self) -> usize {
         self.sender.write().unwrap().take();
+        self.limit.close(); // New (lesson 08): wake senders blocked on the limit
         match self.writer.lock().unwrap().take() {
             Some(writer) => writer.join().unwrap_or(0), // a panicking writer has already reported itself
             None => 0,
@@ -102,14 +123,21 @@ impl ChannelWriter {
 impl SendPath for ChannelWriter {
     // ANCHOR: send
     fn send(&self, packet: Packet) -> Result<(), SendError> {
+        // New (lesson 08): room under the queue limit first (may wait, refuse
+        // or evict), before the channel's lock is taken.
+        let packet = self.limit.admit(packet)?;
         // New: no queue lock, no pending flag: the channel does both.
         let sender = self.sender.read().unwrap();
         let Some(sender) = sender.as_ref() else {
+            self.limit.release(packet.len()); // New (lesson 08): never queued
             return Err(SendError::Closed(packet));
         };
         // An unbounded channel's send fails only when the receiver is gone
         // (the writer stopped after a write error): the packet comes back.
-        sender.send(packet).map_err(|e| SendError::Closed(e.0))?;
+        sender.send(packet).map_err(|e| {
+            self.limit.release(e.0.len()); // New (lesson 08): never queued
+            SendError::Closed(e.0)
+        })?;
         self.counters.stats().count_send();
         if self.writer_parked.load(Ordering::Relaxed)
             && self.writer_parked.swap(false, Ordering::Relaxed)
@@ -154,6 +182,7 @@ fn run_writer(
     receiver: &Receiver<Packet>,
     parked: &AtomicBool,
     aborted: &AtomicBool,
+    limit: &QueueLimit, // New (lesson 08)
     wire: &Wire,
 ) -> usize {
     let mut batch: Vec<Packet> = Vec::new();
@@ -174,14 +203,13 @@ fn run_writer(
             return dropped;
         }
         wire.stats().count_batch(batch.len());
-        log::trace!(
-            "write: {} packets, {} bytes",
-            batch.len(),
-            batch.iter().map(Packet::len).sum::<usize>()
-        );
+        let bytes = batch.iter().map(Packet::len).sum::<usize>();
+        log::trace!("write: {} packets, {bytes} bytes", batch.len());
         let written = write_batch(wire, &batch);
         batch.clear(); // drops the packets, keeps the capacity
+        limit.release(bytes); // New (lesson 08): these bytes left the queue
         if let Err(error) = written {
+            limit.close(); // New (lesson 08): wake senders blocked on the limit
             // Returning drops the only Receiver: from then on every send
             // fails and gives its packet back.
             let dropped = receiver.try_iter().count();

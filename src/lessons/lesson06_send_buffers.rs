@@ -31,12 +31,13 @@
 
 use std::io::{self, IoSlice};
 
+use crate::backpressure::{Backpressure, QueueLimit};
 use crate::lessons::{SendError, SendPath};
 use crate::packet::{Packet, PayloadTooLarge};
 // New: the thread's send buffer, where packets are serialized.
 use crate::send_buffer::SendBuffer;
 use crate::stats::StatsSnapshot;
-use crate::sync::{Arc, Condvar, Mutex, thread};
+use crate::sync::{Arc, Condvar, Mutex, THREAD_STACK_SIZE, thread};
 use crate::wire::{Wire, WireHandle};
 
 /// Linux's `IOV_MAX`: the most slices one `writev` call takes.
@@ -62,6 +63,10 @@ struct Shared {
     pending_or_closed: Condvar,
     /// The wire's counters (the wire itself belongs to the writer thread).
     counters: WireHandle,
+    // New (lesson 08): the queued bytes and what to do when there are too many.
+    /// Admits packets under the session's queue limit; has its own lock,
+    /// never taken while `state` is held.
+    limit: QueueLimit,
 }
 
 /// The state under the lock.
@@ -86,8 +91,14 @@ struct State {
 // ANCHOR_END: state
 
 impl SendBuffers {
-    /// Starts the writer thread on `wire`.
+    /// Starts the writer thread on `wire`, with no queue limit.
     pub fn new(wire: Wire) -> SendBuffers {
+        SendBuffers::with_limit(wire, Backpressure::unlimited())
+    }
+
+    // New (lesson 08): the same, with a queue limit.
+    /// Starts the writer thread on `wire`, with a queue limit.
+    pub fn with_limit(wire: Wire, limit: Backpressure) -> SendBuffers {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 queue: Vec::new(),
@@ -97,10 +108,12 @@ impl SendBuffers {
             }),
             pending_or_closed: Condvar::new(),
             counters: wire.handle(),
+            limit: QueueLimit::new(limit, wire.handle()), // New (lesson 08)
         });
         let writer_shared = Arc::clone(&shared);
         let writer = thread::Builder::new()
             .name("writer".into())
+            .stack_size(THREAD_STACK_SIZE) // New (lesson 09): 2,000 threads must fit
             .spawn(move || run_writer(&writer_shared, &wire))
             .expect("failed to spawn the writer thread");
         SendBuffers {
@@ -144,6 +157,7 @@ impl SendBuffers {
         };
         drop(state);
         self.shared.pending_or_closed.notify_one();
+        self.shared.limit.close(); // New (lesson 08): wake senders blocked on the limit
         if let Some(writer) = self.writer.lock().unwrap().take() {
             let _ = writer.join(); // a panicking writer has already reported itself
         }
@@ -154,8 +168,12 @@ impl SendBuffers {
 impl SendPath for SendBuffers {
     // ANCHOR: send
     fn send(&self, packet: Packet) -> Result<(), SendError> {
+        // New (lesson 08): room under the queue limit first (may wait,
+        // refuse or evict); it never holds the queue lock while it waits.
+        let packet = self.shared.limit.admit(packet)?;
         let mut state = self.shared.state.lock().unwrap();
         if state.closed {
+            self.shared.limit.release(packet.len()); // New (lesson 08): never queued
             return Err(SendError::Closed(packet));
         }
         state.queue.push(packet);
@@ -230,16 +248,14 @@ fn run_writer(shared: &Shared, wire: &Wire) {
 
         // The whole batch, in as few write calls as the kernel allows.
         wire.stats().count_batch(batch.len());
-        log::trace!(
-            "write: {} packets, {} bytes",
-            batch.len(),
-            batch.iter().map(Packet::len).sum::<usize>()
-        );
+        let bytes = batch.iter().map(Packet::len).sum::<usize>();
+        log::trace!("write: {} packets, {bytes} bytes", batch.len());
         let written = write_batch(wire, &batch);
         // New: this line now decides whether chunks recycle. Dropping the
         // packets releases their slices; once a chunk has no slice left,
         // the thread that filled it reuses it instead of allocating.
         batch.clear(); // drops the packets, keeps the capacity
+        shared.limit.release(bytes); // New (lesson 08): these bytes left the queue
 
         state = shared.state.lock().unwrap();
         if let Err(error) = written {
@@ -247,6 +263,7 @@ fn run_writer(shared: &Shared, wire: &Wire) {
             state.pending = false;
             let dropped = std::mem::take(&mut state.queue).len();
             drop(state);
+            shared.limit.close(); // New (lesson 08): wake senders blocked on the limit
             log::debug!("writer: write failed, {dropped} queued packets dropped");
             wire.fail(error);
             return;

@@ -33,10 +33,11 @@ use std::io::{self, IoSlice};
 
 use bytes::Bytes;
 
+use crate::backpressure::{Backpressure, QueueLimit};
 use crate::lessons::{SendError, SendPath};
 use crate::packet::Packet;
 use crate::stats::StatsSnapshot;
-use crate::sync::{Arc, Condvar, Mutex, thread};
+use crate::sync::{Arc, Condvar, Mutex, THREAD_STACK_SIZE, thread};
 use crate::wire::Wire;
 
 /// Linux's `IOV_MAX`: the most slices one `writev` call takes.
@@ -63,6 +64,9 @@ struct Shared {
     // New: callers write too, so the wire is shared, not the writer's alone.
     /// The socket. Written only by the current owner (see [`Owner`]).
     wire: Wire,
+    /// The queue limit (lesson 08): admits packets, counts queued bytes.
+    /// Has its own lock, never taken while `state` is held.
+    limit: QueueLimit,
 }
 
 // New: the pending flag becomes an owner with three values.
@@ -97,8 +101,14 @@ struct State {
 // ANCHOR_END: state
 
 impl DirectPath {
-    /// Starts the writer thread on `wire`.
+    /// Starts the writer thread on `wire`, with no queue limit.
     pub fn new(wire: Wire) -> DirectPath {
+        DirectPath::with_limit(wire, Backpressure::unlimited())
+    }
+
+    /// Starts the writer thread on `wire`, with a queue limit (lesson 08).
+    pub fn with_limit(wire: Wire, limit: Backpressure) -> DirectPath {
+        let limit = QueueLimit::new(limit, wire.handle());
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 queue: Vec::new(),
@@ -108,10 +118,12 @@ impl DirectPath {
             }),
             writer_owns_or_closed: Condvar::new(),
             wire,
+            limit,
         });
         let writer_shared = Arc::clone(&shared);
         let writer = thread::Builder::new()
             .name("writer".into())
+            .stack_size(THREAD_STACK_SIZE)
             .spawn(move || run_writer(&writer_shared))
             .expect("failed to spawn the writer thread");
         DirectPath {
@@ -132,6 +144,7 @@ impl DirectPath {
         };
         drop(state);
         self.shared.writer_owns_or_closed.notify_one();
+        self.shared.limit.close(); // wake senders blocked on the limit
         if let Some(writer) = self.writer.lock().unwrap().take() {
             let _ = writer.join(); // a panicking writer has already reported itself
         }
@@ -142,8 +155,11 @@ impl DirectPath {
 impl SendPath for DirectPath {
     // ANCHOR: send
     fn send(&self, packet: Packet) -> Result<(), SendError> {
+        // The queue limit first, as in lesson 08 (counts the bytes until written).
+        let packet = self.shared.limit.admit(packet)?;
         let mut state = self.shared.state.lock().unwrap();
         if state.closed {
+            self.shared.limit.release(packet.len());
             return Err(SendError::Closed(packet));
         }
         if state.owner != Owner::Idle {
@@ -168,9 +184,11 @@ impl SendPath for DirectPath {
         let mut state = self.shared.state.lock().unwrap();
         match result {
             Ok(written) if written == packet.len() => {
+                self.shared.limit.release(written);
                 log::trace!("direct write: {written} bytes from the caller's thread");
             }
             Ok(written) => {
+                self.shared.limit.release(written); // the rest is released by the writer
                 // Partial: the writer must finish this packet before anything else.
                 log::trace!("direct write: partial, {written} of {} bytes", packet.len());
                 state.unfinished = Some(packet.into_bytes().slice(written..));
@@ -189,6 +207,8 @@ impl SendPath for DirectPath {
                 state.owner = Owner::Idle;
                 state.queue.clear();
                 drop(state);
+                self.shared.limit.release(packet.len());
+                self.shared.limit.close();
                 self.shared.writer_owns_or_closed.notify_one(); // let the writer exit
                 self.shared.wire.fail(error);
                 return Err(SendError::Closed(packet));
@@ -274,7 +294,10 @@ fn run_writer(shared: &Shared) {
             None => Ok(()),
         }
         .and_then(|()| write_batch(wire, &batch));
+        let bytes = batch.iter().map(Packet::len).sum::<usize>()
+            + unfinished.as_ref().map_or(0, Bytes::len);
         batch.clear(); // drops the packets, keeps the capacity
+        shared.limit.release(bytes); // these bytes left the queue
 
         state = shared.state.lock().unwrap();
         if let Err(error) = written {
@@ -282,6 +305,7 @@ fn run_writer(shared: &Shared) {
             state.owner = Owner::Idle;
             let dropped = std::mem::take(&mut state.queue).len();
             drop(state);
+            shared.limit.close(); // wake senders blocked on the limit
             log::debug!("writer: write failed, {dropped} queued packets dropped");
             wire.fail(error);
             return;

@@ -9,6 +9,14 @@
 //! | 05 | [`lesson05_channel_writer`] | the same writer on `crossbeam-channel` |
 //! | 06 | [`lesson06_send_buffers`] | lesson 04's writer, packets serialized into reused per-thread chunks |
 //! | 11 | [`lesson11_direct_path`] | write from the caller while idle, batch under load |
+//! | 07 | [`lesson07_framing`] | the size header and bad input: limits, truncation, the C# size-0 spin |
+//! | 08 | [`lesson08_backpressure`] | queue limits with water marks: block, reject or evict |
+//! | 09 | [`lesson09_shutdown`] | close flushes, disconnect aborts, threads joined |
+//!
+//! Lessons 07–09 are about the session around the send path, not a new
+//! send path: they are not [`Lesson`] variants. Their mechanisms live in the
+//! plumbing ([`crate::packet`], [`crate::backpressure`], [`crate::session`],
+//! [`crate::echo`]); their modules here tell the story and hold the contrast.
 //!
 //! Each module holds its whole send path and reads top to bottom; what
 //! changed from the lesson before is marked `// New:`. Diff two neighbours
@@ -16,6 +24,7 @@
 
 use std::fmt;
 
+use crate::backpressure::Backpressure;
 use crate::packet::Packet;
 use crate::stats::StatsSnapshot;
 use crate::wire::Wire;
@@ -26,6 +35,9 @@ pub mod lesson03_send_queue;
 pub mod lesson04_batched_writer;
 pub mod lesson05_channel_writer;
 pub mod lesson06_send_buffers;
+pub mod lesson07_framing;
+pub mod lesson08_backpressure;
+pub mod lesson09_shutdown;
 pub mod lesson11_direct_path;
 
 // WRONG on purpose: lesson 03 with the stranded-packet bug, kept as teaching
@@ -70,13 +82,21 @@ pub trait SendPath: Send + Sync {
 pub enum SendError {
     /// The session is closed, disconnected, or its socket failed.
     Closed(Packet),
+    /// The queue is over its limit and the policy is reject (lesson 08):
+    /// nothing was queued; try again once the peer has read.
+    Full(Packet),
+    /// The queue is over its limit and the policy is disconnect (lesson 08):
+    /// the peer reads too slowly and its session is being evicted.
+    Evicted(Packet),
 }
 
 impl SendError {
     /// The packet that was not sent.
     pub fn into_packet(self) -> Packet {
         match self {
-            SendError::Closed(packet) => packet,
+            SendError::Closed(packet) | SendError::Full(packet) | SendError::Evicted(packet) => {
+                packet
+            }
         }
     }
 }
@@ -85,6 +105,8 @@ impl fmt::Debug for SendError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SendError::Closed(p) => write!(f, "Closed({} bytes)", p.len()),
+            SendError::Full(p) => write!(f, "Full({} bytes)", p.len()),
+            SendError::Evicted(p) => write!(f, "Evicted({} bytes)", p.len()),
         }
     }
 }
@@ -93,6 +115,10 @@ impl fmt::Display for SendError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SendError::Closed(_) => f.write_str("sending on a closed session"),
+            SendError::Full(_) => f.write_str("the send queue is full (policy: reject)"),
+            SendError::Evicted(_) => f.write_str(
+                "the send queue is full (policy: disconnect): the slow reader is evicted",
+            ),
         }
     }
 }
@@ -184,17 +210,37 @@ impl Lesson {
         )
     }
 
-    /// Starts this lesson's send path on `wire` (lessons 03 on spawn their writer thread).
+    /// Starts this lesson's send path on `wire` (lessons 03 on spawn their
+    /// writer thread), with no queue limit.
     pub fn start(self, wire: Wire) -> Box<dyn SendPath> {
+        self.start_with(wire, Backpressure::unlimited())
+    }
+
+    /// Starts this lesson's send path with a queue limit (lesson 08). Lessons
+    /// 01 and 02 have no queue and ignore it: their callers block in the
+    /// kernel when the socket buffer is full.
+    pub fn start_with(self, wire: Wire, limit: Backpressure) -> Box<dyn SendPath> {
+        use lesson03_send_queue::SendQueue;
+        use lesson04_batched_writer::BatchedWriter;
+        use lesson05_channel_writer::ChannelWriter;
         match self {
             Lesson::Naive => Box::new(lesson01_naive::NaiveSend::new(wire)),
             Lesson::Locked => Box::new(lesson02_locked::LockedSend::new(wire)),
-            Lesson::SendQueue => Box::new(lesson03_send_queue::SendQueue::new(wire)),
-            Lesson::BatchedWriter => Box::new(lesson04_batched_writer::BatchedWriter::new(wire)),
-            Lesson::ChannelWriter => Box::new(lesson05_channel_writer::ChannelWriter::new(wire)),
-            Lesson::SendBuffers => Box::new(lesson06_send_buffers::SendBuffers::new(wire)),
-            Lesson::DirectPath => Box::new(lesson11_direct_path::DirectPath::new(wire)),
+            Lesson::SendQueue => Box::new(SendQueue::with_limit(wire, limit)),
+            Lesson::BatchedWriter => Box::new(BatchedWriter::with_limit(wire, limit)),
+            Lesson::ChannelWriter => Box::new(ChannelWriter::with_limit(wire, limit)),
+            Lesson::SendBuffers => {
+                Box::new(lesson06_send_buffers::SendBuffers::with_limit(wire, limit))
+            }
+            Lesson::DirectPath => {
+                Box::new(lesson11_direct_path::DirectPath::with_limit(wire, limit))
+            }
         }
+    }
+
+    /// Whether this lesson has a queue, and so honours a queue limit.
+    pub fn has_queue(self) -> bool {
+        self.has_writer_thread()
     }
 }
 
