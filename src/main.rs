@@ -326,6 +326,66 @@ fn run_compare(args: &CompareArgs) -> Result<ExitCode, String> {
     })
 }
 
+fn run_serve(args: &ServeArgs) -> Result<ExitCode, String> {
+    let lesson = Lesson::from_number(args.lesson)
+        .ok_or_else(|| format!("there is no lesson {}", args.lesson))?;
+    if !(HEADER_LEN..=MAX_PACKET_LEN).contains(&args.max_packet) {
+        return Err(format!(
+            "--max-packet must be {HEADER_LEN}..={MAX_PACKET_LEN}"
+        ));
+    }
+    if args.queue_limit == 0 {
+        return Err("--queue-limit must be at least 1 byte".into());
+    }
+    let policy = match args.policy {
+        PolicyArg::Block => Policy::Block,
+        PolicyArg::Reject => Policy::Reject,
+        PolicyArg::Disconnect => Policy::Disconnect,
+    };
+    let mut config = ServerConfig::new(lesson);
+    config.session.max_packet = args.max_packet;
+    config.session.backpressure = Backpressure::new(args.queue_limit, policy);
+    // Signals are caught from here on, before anyone can learn our address.
+    let mut signals =
+        Signals::new([SIGINT, SIGTERM]).map_err(|e| format!("cannot catch signals: {e}"))?;
+    let mut server = echo::serve(args.addr, &config)
+        .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
+    {
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "listening on {}", server.local_addr());
+        let _ = stdout.flush();
+    }
+    log::info!(
+        "lesson {lesson}, max packet {} bytes, queue limit {} bytes ({policy}{})",
+        args.max_packet,
+        args.queue_limit,
+        if lesson.has_queue() {
+            ""
+        } else {
+            "; this lesson has no queue: senders block in the kernel"
+        }
+    );
+    if let Some(signal) = signals.forever().next() {
+        log::info!("signal {signal}: shutting down");
+    }
+    let report = server.shutdown();
+    log::info!("shut down: {report}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_client(args: &ClientArgs) -> Result<ExitCode, String> {
+    match echo::run_client(args.addr, args.packets, args.payload) {
+        Ok(report) => {
+            println!("{report}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            println!("echo check FAILED: {e}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -403,65 +463,5 @@ mod tests {
         );
         let csv = compare::csv_row(&summaries[1]);
         assert_eq!(csv.split(',').count(), compare::keys().len(), "{csv}");
-    }
-}
-
-fn run_serve(args: &ServeArgs) -> Result<ExitCode, String> {
-    let lesson = Lesson::from_number(args.lesson)
-        .ok_or_else(|| format!("there is no lesson {}", args.lesson))?;
-    if !(HEADER_LEN..=MAX_PACKET_LEN).contains(&args.max_packet) {
-        return Err(format!(
-            "--max-packet must be {HEADER_LEN}..={MAX_PACKET_LEN}"
-        ));
-    }
-    if args.queue_limit == 0 {
-        return Err("--queue-limit must be at least 1 byte".into());
-    }
-    let policy = match args.policy {
-        PolicyArg::Block => Policy::Block,
-        PolicyArg::Reject => Policy::Reject,
-        PolicyArg::Disconnect => Policy::Disconnect,
-    };
-    let mut config = ServerConfig::new(lesson);
-    config.session.max_packet = args.max_packet;
-    config.session.backpressure = Backpressure::new(args.queue_limit, policy);
-    // Signals are caught from here on, before anyone can learn our address.
-    let mut signals =
-        Signals::new([SIGINT, SIGTERM]).map_err(|e| format!("cannot catch signals: {e}"))?;
-    let mut server = echo::serve(args.addr, &config)
-        .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
-    {
-        let mut stdout = std::io::stdout().lock();
-        let _ = writeln!(stdout, "listening on {}", server.local_addr());
-        let _ = stdout.flush();
-    }
-    log::info!(
-        "lesson {lesson}, max packet {} bytes, queue limit {} bytes ({policy}{})",
-        args.max_packet,
-        args.queue_limit,
-        if lesson.has_queue() {
-            ""
-        } else {
-            "; this lesson has no queue: senders block in the kernel"
-        }
-    );
-    if let Some(signal) = signals.forever().next() {
-        log::info!("signal {signal}: shutting down");
-    }
-    let report = server.shutdown();
-    log::info!("shut down: {report}");
-    Ok(ExitCode::SUCCESS)
-}
-
-fn run_client(args: &ClientArgs) -> Result<ExitCode, String> {
-    match echo::run_client(args.addr, args.packets, args.payload) {
-        Ok(report) => {
-            println!("{report}");
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(e) => {
-            println!("echo check FAILED: {e}");
-            Ok(ExitCode::FAILURE)
-        }
     }
 }
