@@ -17,7 +17,8 @@
 //!   - [`lessons::lesson02_locked`]: a `Mutex` around the writes;
 //!   - [`lessons::lesson03_send_queue`]: queue + pending flag + writer thread;
 //!   - [`lessons::lesson04_batched_writer`]: the whole queue in one `write_vectored`;
-//!   - [`lessons::lesson05_channel_writer`]: the same on `crossbeam-channel`.
+//!   - [`lessons::lesson05_channel_writer`]: the same on `crossbeam-channel`;
+//!   - [`lessons::lesson10_room`]: the broadcast room, on any lesson's send path.
 //!
 //! The plumbing the lessons share (read when a lesson points to it):
 //!
@@ -30,6 +31,7 @@
 //! * [`sync`] — the `Mutex`/`Condvar`/`Arc`/`thread` the lessons use;
 //! * [`workload`] — test traffic that says who sent it, and its verifier;
 //! * [`compare`] — the measuring run behind `servercore compare`;
+//! * [`bots`] — the room's load generator and checker behind `servercore bots`;
 //! * [`testing`] — loopback socket pairs and a gate that holds a writer still.
 //!
 //! ## A session in ten lines
@@ -53,6 +55,7 @@
 
 #![warn(missing_docs)]
 
+pub mod bots;
 pub mod compare;
 pub mod lessons;
 pub mod net;

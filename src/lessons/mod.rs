@@ -7,10 +7,15 @@
 //! | 03 | [`lesson03_send_queue`] | the seed's design: queue + pending flag + writer thread |
 //! | 04 | [`lesson04_batched_writer`] | the writer drains the whole queue into one `write_vectored` |
 //! | 05 | [`lesson05_channel_writer`] | the same writer on `crossbeam-channel` |
+//! | 10 | [`lesson10_room`] | the broadcast room: any lesson's send path, `N` players, `N²` deliveries |
 //!
 //! Each module holds its whole send path and reads top to bottom; what
 //! changed from the lesson before is marked `// New:`. Diff two neighbours
 //! to see exactly one idea.
+//!
+//! Lesson 10 is not another send path (it is not a [`Lesson`] variant): it
+//! is a broadcast room that runs on top of whichever lesson's send path you
+//! choose.
 
 use std::fmt;
 
@@ -23,6 +28,7 @@ pub mod lesson02_locked;
 pub mod lesson03_send_queue;
 pub mod lesson04_batched_writer;
 pub mod lesson05_channel_writer;
+pub mod lesson10_room;
 
 /// The one send-path API every lesson implements.
 ///
