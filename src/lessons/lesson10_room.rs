@@ -299,8 +299,9 @@ pub struct Room {
     players_changed: Condvar,
     /// POSITION packets received and broadcast. Only grows.
     updates: AtomicU64,
-    /// Broadcast sends a session accepted. Only grows.
-    deliveries: AtomicU64,
+    /// Broadcast sends tried: players in the list, summed over broadcasts.
+    /// Only grows; deliveries are `attempts - refused`.
+    attempts: AtomicU64,
     /// Broadcast sends refused (the player had left). Only grows.
     refused: AtomicU64,
 }
@@ -333,7 +334,7 @@ impl Room {
             }),
             players_changed: Condvar::new(),
             updates: AtomicU64::new(0),
-            deliveries: AtomicU64::new(0),
+            attempts: AtomicU64::new(0),
             refused: AtomicU64::new(0),
         })
     }
@@ -379,6 +380,8 @@ impl Room {
             let players = self.players.lock().unwrap();
             (Arc::clone(&players.list), players.departed)
         };
+        let refused = self.refused.load(Relaxed);
+        let attempts = self.attempts.load(Relaxed).max(refused);
         let mut sum = departed;
         for session in list.iter() {
             add_stats(&mut sum, &session.stats());
@@ -387,8 +390,8 @@ impl Room {
             lesson: self.lesson.number() as u8,
             players: list.len() as u32,
             updates: self.updates.load(Relaxed),
-            deliveries: self.deliveries.load(Relaxed),
-            refused: self.refused.load(Relaxed),
+            deliveries: attempts - refused,
+            refused,
             write_calls: sum.write_calls,
             bytes_written: sum.bytes_written,
             wakeups: sum.wakeups,
@@ -438,18 +441,18 @@ impl Room {
     fn broadcast(&self, packet: &Packet) {
         // Under the room lock: one reference-count bump, nothing else.
         let players = Arc::clone(&self.players.lock().unwrap().list);
+        // Counted before the sends: once a player holds the last broadcast
+        // and asks for STATS, the count must already include it.
+        self.attempts.fetch_add(players.len() as u64, Relaxed);
         // No lock held from here on: with lessons 01/02 each `send` below is
         // a blocking write system call.
-        let (mut delivered, mut refused) = (0, 0);
         for player in players.iter() {
             // Serialize once: `clone` shares the same bytes, it copies nothing.
-            match player.send(packet.clone()) {
-                Ok(()) => delivered += 1,
-                Err(_) => refused += 1, // it left; its on_disconnected removes it
+            if player.send(packet.clone()).is_err() {
+                // It left; its on_disconnected removes it from the list.
+                self.refused.fetch_add(1, Relaxed);
             }
         }
-        self.deliveries.fetch_add(delivered, Relaxed);
-        self.refused.fetch_add(refused, Relaxed);
     }
     // ANCHOR_END: broadcast
 
