@@ -703,7 +703,7 @@ pub fn table(r: &BotsReport) -> String {
         thousands(r.broadcasts_received as f64),
     );
     row(
-        "seconds (sending / until last delivery)",
+        "seconds: sending / last delivery",
         format!("{:.2} / {:.2}", r.send_elapsed, r.elapsed),
     );
     row("delivered broadcasts/s", thousands(r.delivered_per_sec()));
