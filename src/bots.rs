@@ -586,11 +586,12 @@ fn ask_stats(
     }
 }
 
-/// Shuts every connection down for writing: the room reads end of stream,
-/// ends each session, and the receivers then read end of stream too.
+/// Shuts every connection down both ways: the room reads end of stream and
+/// ends each session; the receivers read end of stream at once (nothing is
+/// expected any more), even if the room never closes its side.
 fn shutdown_all(streams: &[Arc<TcpStream>]) {
     for stream in streams {
-        let _ = stream.shutdown(Shutdown::Write);
+        let _ = stream.shutdown(Shutdown::Both);
     }
 }
 
