@@ -26,7 +26,7 @@
 //!    broadcast**. Then every player disconnects.
 //!
 //! The room's counters reach the bots in-band (the STATS packet of
-//! [`lesson10_room`](crate::lessons::lesson10_room)), so the room process
+//! [`crate::lessons::lesson10_room`] module), so the room process
 //! needs no shutdown hook and one room can serve several runs in a row. It
 //! assumes the bots are alone in the room during a run.
 
