@@ -101,8 +101,18 @@ fn twenty_players_get_every_broadcast_on_every_lesson_with_a_lock_or_a_queue() {
             "one latency per broadcast"
         );
         if lesson == Lesson::Locked {
-            // One write per delivery (the STATS reply that opened the run adds one).
-            assert_eq!(room.write_calls, expected + 1, "lesson {lesson}");
+            // One write per delivery, plus the STATS reply that opened the run.
+            // A wire counts a write after the system call returns, so a
+            // player can hold the bytes before the count moves: the last few
+            // writes (at most one per broadcasting thread) may be missing.
+            assert!(
+                room.write_calls <= expected + 1,
+                "lesson {lesson}: {room:?}"
+            );
+            assert!(
+                room.write_calls + 20 >= expected + 1,
+                "lesson {lesson}: {room:?}"
+            );
         }
         server.shutdown();
         assert_eq!(server.room().player_count(), 0, "lesson {lesson}");
