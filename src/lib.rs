@@ -21,7 +21,8 @@
 //!   - [`lessons::lesson06_send_buffers`]: packets serialized into reused per-thread chunks;
 //!   - [`lessons::lesson07_framing`]: the size header and bad input;
 //!   - [`lessons::lesson08_backpressure`]: queue limits for slow readers;
-//!   - [`lessons::lesson09_shutdown`]: close flushes, disconnect aborts, threads joined.
+//!   - [`lessons::lesson09_shutdown`]: close flushes, disconnect aborts, threads joined;
+//!   - [`lessons::lesson10_room`]: the broadcast room, on any lesson's send path.
 //!
 //! The plumbing the lessons share (read when a lesson points to it):
 //!
@@ -39,6 +40,7 @@
 //! * [`compare`] — the measuring run behind `servercore compare`, and its ceiling;
 //! * [`chart`] — the SVG bar charts of `servercore compare --chart`;
 //! * [`alloc_count`] — a counting global allocator, for allocations per packet;
+//! * [`bots`] — the room's load generator and checker behind `servercore bots`;
 //! * [`testing`] — loopback socket pairs and a gate that holds a writer still.
 //!
 //! ## A session in ten lines
@@ -64,6 +66,7 @@
 
 pub mod alloc_count;
 pub mod backpressure;
+pub mod bots;
 pub mod chart;
 pub mod compare;
 pub mod echo;

@@ -8,6 +8,8 @@
 //! cargo run --release -- compare --chart docs/compare.svg
 //! cargo run --release -- serve --addr 127.0.0.1:0 --lesson 4     # prints `listening on IP:PORT`
 //! cargo run --release -- client --addr 127.0.0.1:PORT --packets 1000 --payload 32
+//! cargo run --release -- room --addr 127.0.0.1:0 --lesson 4   # prints `listening on IP:PORT`, runs until killed
+//! cargo run --release -- bots --addr 127.0.0.1:PORT --players 100 --rate 10 --seconds 5 --format json
 //! ```
 
 use std::io::Write as _;
@@ -26,7 +28,10 @@ use servercore::compare::{self, RunOptions, Subject, Summary, Workload};
 /// atomic, no shared cache line).
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc;
+use servercore::bots::{self, BotsConfig};
 use servercore::echo::{self, ServerConfig};
+use servercore::lessons::lesson10_room::RoomServer;
+use servercore::net::SocketOptions;
 use servercore::packet::{HEADER_LEN, MAX_PACKET_LEN};
 use servercore::{Backpressure, Lesson, Policy};
 use signal_hook::consts::{SIGINT, SIGTERM};
@@ -49,6 +54,12 @@ enum Command {
     Serve(ServeArgs),
     /// An echo client: sends numbered packets, verifies every echo, prints what it saw.
     Client(ClientArgs),
+    /// Lesson 10: a broadcast room. Every position update a player sends goes
+    /// to every player. Prints `listening on IP:PORT` first; runs until killed.
+    Room(RoomArgs),
+    /// Lesson 10: N players for a room, each sending R updates/s for S seconds
+    /// and checking every broadcast it receives.
+    Bots(BotsArgs),
 }
 
 #[derive(Parser, Debug)]
@@ -68,6 +79,15 @@ struct ServeArgs {
     /// What a full queue does to the sender: wait, refuse the packet, or evict the slow reader.
     #[arg(long, value_enum, default_value_t = PolicyArg::Block)]
     policy: PolicyArg,
+}
+
+/// Output formats of `servercore bots`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum BotsFormat {
+    /// An aligned table for people.
+    Table,
+    /// One JSON object.
+    Json,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,6 +111,35 @@ struct ClientArgs {
     /// Payload bytes per packet (6..=65533; the header adds 2).
     #[arg(long, default_value_t = 32)]
     payload: usize,
+}
+
+#[derive(Parser, Debug)]
+struct RoomArgs {
+    /// Address to listen on; port 0 lets the OS pick (the first line of output says which).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    addr: SocketAddr,
+    /// The lesson whose send path every player's session uses (1-5).
+    #[arg(long, default_value_t = 4)]
+    lesson: u32,
+}
+
+#[derive(Parser, Debug)]
+struct BotsArgs {
+    /// The room's address.
+    #[arg(long)]
+    addr: SocketAddr,
+    /// Players to connect.
+    #[arg(long, default_value_t = 100)]
+    players: usize,
+    /// Position updates each player sends per second.
+    #[arg(long, default_value_t = 10.0)]
+    rate: f64,
+    /// Seconds of sending.
+    #[arg(long, default_value_t = 5.0)]
+    seconds: f64,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = BotsFormat::Table)]
+    format: BotsFormat,
 }
 
 #[derive(Parser, Debug)]
@@ -160,6 +209,8 @@ fn main() -> ExitCode {
         Command::Compare(args) => run_compare(&args),
         Command::Serve(args) => run_serve(&args),
         Command::Client(args) => run_client(&args),
+        Command::Room(args) => run_room(&args),
+        Command::Bots(args) => run_bots(&args),
     };
     match result {
         Ok(code) => code,
@@ -384,6 +435,38 @@ fn run_client(args: &ClientArgs) -> Result<ExitCode, String> {
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+fn run_room(args: &RoomArgs) -> Result<ExitCode, String> {
+    let lesson = Lesson::from_number(args.lesson)
+        .ok_or_else(|| format!("there is no lesson {}", args.lesson))?;
+    let server = RoomServer::start(args.addr, lesson, SocketOptions::default())
+        .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
+    let mut stdout = std::io::stdout();
+    let _ = writeln!(stdout, "listening on {}", server.local_addr());
+    let _ = stdout.flush(); // a script waiting for the port reads it now
+    eprintln!("room: lesson {lesson}; stop it with Ctrl-C or kill");
+    // The room lives on the accept and session threads; this thread has
+    // nothing left to do. Until killed (not until stdin closes: a room
+    // started in the background of a script gets /dev/null as stdin).
+    loop {
+        std::thread::park();
+    }
+}
+
+fn run_bots(args: &BotsArgs) -> Result<ExitCode, String> {
+    let config = BotsConfig::new(args.addr, args.players, args.rate, args.seconds);
+    config.validate()?;
+    let report = bots::run(&config).map_err(|e| format!("bots: {e}"))?;
+    match args.format {
+        BotsFormat::Table => print!("{}", bots::table(&report)),
+        BotsFormat::Json => println!("{}", bots::json(&report)),
+    }
+    Ok(if report.verified() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 #[cfg(test)]

@@ -8,10 +8,11 @@
 //! | 04 | [`lesson04_batched_writer`] | the writer drains the whole queue into one `write_vectored` |
 //! | 05 | [`lesson05_channel_writer`] | the same writer on `crossbeam-channel` |
 //! | 06 | [`lesson06_send_buffers`] | lesson 04's writer, packets serialized into reused per-thread chunks |
-//! | 11 | [`lesson11_direct_path`] | write from the caller while idle, batch under load |
 //! | 07 | [`lesson07_framing`] | the size header and bad input: limits, truncation, the C# size-0 spin |
 //! | 08 | [`lesson08_backpressure`] | queue limits with water marks: block, reject or evict |
 //! | 09 | [`lesson09_shutdown`] | close flushes, disconnect aborts, threads joined |
+//! | 10 | [`lesson10_room`] | the broadcast room: any lesson's send path, `N` players, `N²` deliveries |
+//! | 11 | [`lesson11_direct_path`] | write from the caller while idle, batch under load |
 //!
 //! Lessons 07–09 are about the session around the send path, not a new
 //! send path: they are not [`Lesson`] variants. Their mechanisms live in the
@@ -21,6 +22,10 @@
 //! Each module holds its whole send path and reads top to bottom; what
 //! changed from the lesson before is marked `// New:`. Diff two neighbours
 //! to see exactly one idea.
+//!
+//! Lesson 10 is not another send path (it is not a [`Lesson`] variant): it
+//! is a broadcast room that runs on top of whichever lesson's send path you
+//! choose.
 
 use std::fmt;
 
@@ -38,6 +43,7 @@ pub mod lesson06_send_buffers;
 pub mod lesson07_framing;
 pub mod lesson08_backpressure;
 pub mod lesson09_shutdown;
+pub mod lesson10_room;
 pub mod lesson11_direct_path;
 
 // WRONG on purpose: lesson 03 with the stranded-packet bug, kept as teaching
