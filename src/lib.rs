@@ -22,7 +22,8 @@
 //!   - [`lessons::lesson07_framing`]: the size header and bad input;
 //!   - [`lessons::lesson08_backpressure`]: queue limits for slow readers;
 //!   - [`lessons::lesson09_shutdown`]: close flushes, disconnect aborts, threads joined;
-//!   - [`lessons::lesson10_room`]: the broadcast room, on any lesson's send path.
+//!   - [`lessons::lesson10_room`]: the broadcast room, on any lesson's send path;
+//!   - [`lessons::lesson11_direct_path`]: write from the caller while idle, batch under load.
 //!
 //! The plumbing the lessons share (read when a lesson points to it):
 //!
