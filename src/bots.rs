@@ -41,7 +41,7 @@ use std::time::{Duration, Instant};
 use crate::lessons::lesson10_room::{self, POSITION, PositionUpdate, RoomStats, STATS};
 use crate::net::{self, SocketOptions};
 use crate::packet::{HEADER_LEN, MAX_PACKET_LEN, RecvBuffer};
-use crate::sync::Arc;
+use std::sync::Arc;
 
 /// Threads that send the players' updates (each takes every
 /// `SENDER_THREADS`-th player). Sending is cheap; receiving is the load.

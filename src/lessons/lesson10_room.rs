@@ -100,7 +100,8 @@ use crate::net::{Acceptor, SocketOptions};
 use crate::packet::Packet;
 use crate::session::{DisconnectReason, Handler, Session, SessionConfig};
 use crate::stats::StatsSnapshot;
-use crate::sync::{Arc, Condvar, Mutex};
+// std, not `crate::sync`: the room is not part of the loom model of the hand-off.
+use std::sync::{Arc, Condvar, Mutex};
 
 /// Type byte of a [`PositionUpdate`].
 pub const POSITION: u8 = 1;
