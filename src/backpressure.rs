@@ -175,6 +175,11 @@ impl QueueLimit {
     /// Call it before taking the queue lock. On `Ok` the packet's bytes
     /// count as queued until [`release`](QueueLimit::release)d.
     pub fn admit(&self, packet: Packet) -> Result<Packet, SendError> {
+        if self.is_unlimited() {
+            // No limit, nothing to count: no second lock per send, so a
+            // lesson without a limit costs what it cost before lesson 08.
+            return Ok(packet);
+        }
         let len = packet.len();
         let mut level = self.level.lock().unwrap();
         loop {
@@ -220,6 +225,9 @@ impl QueueLimit {
     /// `bytes` have left the queue (written, or given back): lowers the
     /// count, and wakes blocked senders once it is down to the low mark.
     pub fn release(&self, bytes: usize) {
+        if self.is_unlimited() {
+            return; // nothing was counted in `admit`
+        }
         let mut level = self.level.lock().unwrap();
         debug_assert!(bytes <= level.queued, "released more than was admitted");
         level.queued = level.queued.saturating_sub(bytes);
@@ -241,7 +249,14 @@ impl QueueLimit {
         self.below_low_water_or_closed.notify_all();
     }
 
-    /// Bytes admitted and not yet released.
+    /// Whether this is [`Backpressure::unlimited`]: then `admit` and
+    /// `release` do nothing (no lock, no count) and the queued-bytes
+    /// gauges stay at 0.
+    pub fn is_unlimited(&self) -> bool {
+        self.config.high_water == usize::MAX
+    }
+
+    /// Bytes admitted and not yet released (always 0 without a limit).
     pub fn queued_bytes(&self) -> usize {
         self.level.lock().unwrap().queued
     }
