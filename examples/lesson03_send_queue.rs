@@ -33,113 +33,34 @@
 //! A sender logs "woke the writer" after it has released the lock and
 //! notified, so that line can appear just after the writer's own "awake".
 
-use std::error::Error;
-use std::io::Write as _;
-use std::thread;
-use std::time::Duration;
+mod common;
 
+use std::error::Error;
+
+use servercore::Lesson;
 use servercore::net::SocketOptions;
-use servercore::testing::socket_pair;
-use servercore::workload::{self, Received, Verifier};
-use servercore::{Lesson, StatsSnapshot, Wire};
 
 const LESSON: Lesson = Lesson::SendQueue;
 const SENDERS: usize = 3;
 const PAYLOAD: usize = 32;
 
 fn main() -> Result<(), Box<dyn Error>> {
-    init_logging();
-    let per_sender: u32 = match std::env::args().nth(1) {
-        Some(n) => n.parse()?,
-        None => 5,
-    };
-
-    // A real TCP connection on loopback: we send on one end, a receiver
-    // thread reads the other.
-    let (server_side, client) = socket_pair(&SocketOptions::default())?;
-    client.set_read_timeout(Some(Duration::from_secs(10)))?; // a hang becomes an error
-
-    // The lesson's send path, writing through a counted wire to the socket.
-    let send_path = LESSON.start(Wire::from_stream(&server_side)?);
-
-    // The peer: reads to the end of the stream and checks every packet.
-    let expected = SENDERS as u64 * u64::from(per_sender);
-    let receiver = thread::Builder::new()
-        .name("receiver".into())
-        .spawn(move || workload::receive(&client, Verifier::new(SENDERS, PAYLOAD), expected))?;
-
-    // A few threads send at once, each its own numbered packets.
-    thread::scope(|scope| {
-        for sender in 0..SENDERS {
-            let send_path = &send_path;
-            thread::Builder::new()
-                .name(format!("sender {sender}"))
-                .spawn_scoped(scope, move || {
-                    for seq in 0..per_sender {
-                        let packet = workload::make_packet(sender as u16, seq, PAYLOAD);
-                        if send_path.send(packet).is_err() {
-                            return; // the connection failed: the receiver reports it
-                        }
-                    }
-                })
-                .expect("failed to spawn a sender thread");
-        }
-    });
-
-    // Close flushes the queue, then shuts down the write half: the receiver
-    // reads end-of-stream after the last packet.
-    send_path.close();
-    let received = receiver.join().expect("the receiver thread panicked")?;
-
+    common::init_logging();
+    let per_sender = common::per_sender_arg(5)?;
+    let (stats, received) = common::run(
+        LESSON,
+        SENDERS,
+        per_sender,
+        PAYLOAD,
+        &SocketOptions::default(),
+    )?;
     println!(
         "lesson {LESSON}: {SENDERS} sender threads × {per_sender} packets, \
          {PAYLOAD}-byte payloads, one loopback connection"
     );
-    print_counters(&send_path.stats(), &received);
+    common::print_counters(LESSON, &stats, &received);
     if !received.ok() {
         return Err("not everything arrived intact".into());
     }
     Ok(())
-}
-
-/// Logs to stderr as `thread LEVEL message`, filtered by `RUST_LOG` (quiet by default).
-fn init_logging() {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
-        .format(|out, record| {
-            let thread = thread::current();
-            let name = thread.name().unwrap_or("?");
-            writeln!(out, "{name:>8} {:<5} {}", record.level(), record.args())
-        })
-        .init();
-}
-
-fn print_counters(stats: &StatsSnapshot, received: &Received) {
-    println!("  sends        {:>8}", stats.sends);
-    println!(
-        "  write calls  {:>8}   ({:.3} per send)",
-        stats.write_calls,
-        stats.writes_per_send()
-    );
-    println!(
-        "  wake-ups     {:>8}   (notify_one calls: only when `pending` was false)",
-        stats.wakeups
-    );
-    if LESSON.has_writer_thread() {
-        println!(
-            "  batches      {:>8}   (largest: {} packet{})",
-            stats.batches,
-            stats.max_batch,
-            if stats.max_batch == 1 { "" } else { "s" }
-        );
-    }
-    match &received.problem {
-        None => println!(
-            "  received     {:>8} packets, {} bytes: verified (count, per-sender order, content)",
-            received.packets, received.bytes
-        ),
-        Some(problem) => println!(
-            "  received     {:>8} packets, {} bytes: NOT verified: {problem}",
-            received.packets, received.bytes
-        ),
-    }
 }
