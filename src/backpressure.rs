@@ -240,10 +240,20 @@ impl QueueLimit {
     }
     // ANCHOR_END: release
 
+    /// Packets taken out of the queue and dropped unwritten (an abort, a
+    /// failed write): releases their bytes, so the `queued_bytes` gauge
+    /// falls back to what is really still queued. Returns how many there
+    /// were. Call it after letting go of the queue lock, as `release`.
+    pub fn forget(&self, dropped: impl IntoIterator<Item = Packet>) -> usize {
+        let (count, bytes) = dropped.into_iter().fold((0, 0), |(count, bytes), packet| {
+            (count + 1, bytes + packet.len())
+        });
+        self.release(bytes);
+        count
+    }
+
     /// The queue closed: from now on `admit` refuses, and every blocked
-    /// sender wakes up and gets its packet back. Idempotent. (After an
-    /// abort, the bytes of the packets it dropped are not released: the
-    /// `queued_bytes` gauge then keeps its last value.)
+    /// sender wakes up and gets its packet back. Idempotent.
     pub fn close(&self) {
         self.level.lock().unwrap().closed = true;
         self.below_low_water_or_closed.notify_all();

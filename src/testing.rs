@@ -84,6 +84,10 @@ impl Gate {
 
 /// A [`Sink`] that makes every write call wait at a [`Gate`] first, then
 /// passes it to the real socket behind.
+///
+/// Its `try_write` keeps the trait's default, `WouldBlock`: a write that
+/// cannot block cannot wait at a gate either, so lesson 11 behind a gate
+/// always hands its packets to the writer thread, and the gate holds that.
 pub struct GatedSink<S: Sink> {
     /// The real sink (a `TcpStream` in the tests).
     inner: S,
@@ -122,10 +126,30 @@ impl<S: Sink> Sink for GatedSink<S> {
 /// lesson's socket anywhere else: every lesson, example and socket test
 /// writes to real TCP.
 ///
+/// Its [`Sink::try_write`] (the write that cannot block, lesson 11) does
+/// what [`TryWrite`] says: take everything, take a few bytes, or would block.
+///
 /// Clones share the same record: keep one, give one to the [`Wire`](crate::Wire).
 #[derive(Clone, Default)]
 pub struct MemorySink {
     shared: Arc<MemoryShared>,
+    /// What `try_write` does; fixed when the sink is made.
+    try_write: TryWrite,
+}
+
+/// What [`MemorySink`]'s `try_write` does: the three answers a real
+/// socket's `send(MSG_DONTWAIT)` can give, one chosen per sink so that a
+/// model check explores each hand-over of lesson 11.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TryWrite {
+    /// Takes every byte, as a socket with room in its send buffer does.
+    #[default]
+    All,
+    /// Takes at most this many bytes per call (at least one), as a nearly
+    /// full send buffer does: a partial write.
+    AtMost(usize),
+    /// Takes nothing and fails with `WouldBlock`, as a full send buffer does.
+    WouldBlock,
 }
 
 #[derive(Default)]
@@ -145,9 +169,17 @@ struct MemoryRecord {
 }
 
 impl MemorySink {
-    /// An empty sink.
+    /// An empty sink whose `try_write` takes everything ([`TryWrite::All`]).
     pub fn new() -> MemorySink {
         MemorySink::default()
+    }
+
+    /// An empty sink whose `try_write` does what `try_write` says.
+    pub fn with_try_write(try_write: TryWrite) -> MemorySink {
+        MemorySink {
+            try_write,
+            ..MemorySink::default()
+        }
     }
 
     /// A copy of everything written so far.
@@ -207,5 +239,13 @@ impl Sink for MemorySink {
     fn shutdown(&self, _how: Shutdown) -> io::Result<()> {
         self.shared.record.lock().unwrap().shut_down = true;
         Ok(())
+    }
+    fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        let take = match self.try_write {
+            TryWrite::All => buf.len(),
+            TryWrite::AtMost(most) => buf.len().min(most.max(1)),
+            TryWrite::WouldBlock => return Err(io::ErrorKind::WouldBlock.into()),
+        };
+        self.write(&buf[..take])
     }
 }

@@ -20,7 +20,7 @@ use servercore::session::Handler;
 use servercore::testing::{Gate, GatedSink, socket_pair};
 use servercore::wire::Wire;
 use servercore::workload::{Verifier, make_packet, receive};
-use servercore::{Lesson, Packet, SendError, Session, SessionConfig};
+use servercore::{Backpressure, Lesson, Packet, Policy, SendError, Session, SessionConfig};
 
 struct Quiet;
 impl Handler for Quiet {
@@ -53,18 +53,22 @@ fn close_sends_everything_queued_then_end_of_stream() {
     }
 }
 
+/// Every lesson with a queue; each starts with a limit high enough never
+/// to refuse, so its queued-bytes gauge counts (without a limit it stays 0).
 #[test]
 fn abort_drops_the_queue_and_says_how_much() {
     for lesson in [
         Lesson::SendQueue,
         Lesson::BatchedWriter,
         Lesson::ChannelWriter,
+        Lesson::SendBuffers,
+        Lesson::DirectPath, // behind a gate its direct write would block: it hands over
     ] {
         let (server_side, _client) = socket_pair(&SocketOptions::default()).unwrap();
         let gate = Gate::new();
-        let path =
-            Arc::from(lesson.start(Wire::new(GatedSink::new(server_side, Arc::clone(&gate)))));
-        let path: Arc<dyn servercore::SendPath> = path;
+        let wire = Wire::new(GatedSink::new(server_side, Arc::clone(&gate)));
+        let path: Arc<dyn servercore::SendPath> =
+            Arc::from(lesson.start_with(wire, Backpressure::new(1 << 20, Policy::Reject)));
         path.send(make_packet(0, 0, 16)).unwrap();
         assert!(
             gate.wait_for_arrivals(1, TIMEOUT),
@@ -91,6 +95,15 @@ fn abort_drops_the_queue_and_says_how_much() {
             aborting.join().unwrap(),
             queued,
             "{lesson}: all queued behind the held write"
+        );
+        assert_eq!(
+            path.stats().queued_bytes,
+            0,
+            "{lesson}: the dropped packets' bytes left the queued-bytes gauge"
+        );
+        assert!(
+            path.stats().max_queued_bytes >= 99 * 18,
+            "{lesson}: it counted"
         );
         assert_eq!(path.abort(), 0, "{lesson}: idempotent");
         path.close(); // and close after abort does nothing

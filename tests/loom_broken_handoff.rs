@@ -15,7 +15,7 @@ mod loom_support;
 
 use std::panic;
 
-use loom_support::{SleepCheck, Start, producers_then_quiet_on};
+use loom_support::{Model, SleepCheck, Start, producers_then_quiet_on};
 use servercore::lessons::broken_handoff::BrokenSendQueue;
 
 const BROKEN: Start = |wire| Box::new(BrokenSendQueue::new(wire));
@@ -29,8 +29,9 @@ fn loom_finds_the_stranded_packet() {
     // finds nothing); two leave a margin.
     let mut builder = loom::model::Builder::new();
     builder.preemption_bound = Some(2);
-    let outcome =
-        panic::catch_unwind(|| producers_then_quiet_on(&builder, BROKEN, &[1, 1], SleepCheck::On));
+    let outcome = panic::catch_unwind(|| {
+        producers_then_quiet_on(&builder, BROKEN, &[1, 1], checked(SleepCheck::On))
+    });
     let message =
         panic_message(outcome.expect_err("loom explored the broken hand-off and found nothing"));
     assert!(
@@ -52,7 +53,7 @@ fn loom_finds_the_stranded_packet_as_a_deadlock_without_the_check() {
     if std::env::var_os(CHILD).is_some() {
         let mut builder = loom::model::Builder::new();
         builder.preemption_bound = Some(2);
-        producers_then_quiet_on(&builder, BROKEN, &[1, 1], SleepCheck::Off);
+        producers_then_quiet_on(&builder, BROKEN, &[1, 1], checked(SleepCheck::Off));
         return; // not reached: loom finds the deadlock
     }
     let output = std::process::Command::new(std::env::current_exe().unwrap())
@@ -74,6 +75,14 @@ fn loom_finds_the_stranded_packet_as_a_deadlock_without_the_check() {
         stderr.contains("deadlock; threads = ["),
         "the model failed, but not with a deadlock:\n{stderr}"
     );
+}
+
+/// The default model, with the sleep check on or off.
+fn checked(sleep_check: SleepCheck) -> Model {
+    Model {
+        sleep_check,
+        ..Model::default()
+    }
 }
 
 fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {

@@ -125,11 +125,12 @@ impl BatchedWriter {
         let mut state = self.shared.state.lock().unwrap();
         state.closed = true;
         let dropped = if drop_queued {
-            std::mem::take(&mut state.queue).len()
+            std::mem::take(&mut state.queue)
         } else {
-            0
+            Vec::new()
         };
         drop(state);
+        let dropped = self.shared.limit.forget(dropped); // New (lesson 08): their bytes leave the count
         self.shared.pending_or_closed.notify_one();
         self.shared.limit.close(); // New (lesson 08): wake senders blocked on the limit
         if let Some(writer) = self.writer.lock().unwrap().take() {
@@ -228,8 +229,9 @@ fn run_writer(shared: &Shared, wire: &Wire) {
         if let Err(error) = written {
             state.closed = true;
             state.pending = false;
-            let dropped = std::mem::take(&mut state.queue).len();
+            let dropped = std::mem::take(&mut state.queue);
             drop(state);
+            let dropped = shared.limit.forget(dropped); // New (lesson 08): their bytes leave the count
             shared.limit.close(); // New (lesson 08): wake senders blocked on the limit
             log::debug!("writer: write failed, {dropped} queued packets dropped");
             wire.fail(error);

@@ -198,7 +198,8 @@ fn run_writer(
         batch.extend(receiver.try_iter().take(MAX_BATCH - 1));
         if aborted.load(Ordering::Acquire) {
             // `abort` dropped the Sender first, so nothing new arrives.
-            let dropped = batch.len() + receiver.try_iter().count();
+            // New (lesson 08): their bytes leave the count.
+            let dropped = limit.forget(batch.drain(..).chain(receiver.try_iter()));
             log::debug!("writer: aborted, {dropped} queued packets dropped");
             return dropped;
         }
@@ -212,7 +213,7 @@ fn run_writer(
             limit.close(); // New (lesson 08): wake senders blocked on the limit
             // Returning drops the only Receiver: from then on every send
             // fails and gives its packet back.
-            let dropped = receiver.try_iter().count();
+            let dropped = limit.forget(receiver.try_iter()); // New (lesson 08): their bytes leave the count
             log::debug!("writer: write failed, {dropped} queued packets dropped");
             wire.fail(error);
             return dropped;

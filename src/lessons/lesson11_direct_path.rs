@@ -28,6 +28,9 @@
 //! session's send costs one write and no wake-up; with a tiny send buffer
 //! and a late reader, the hand-over happens mid-packet and every byte
 //! arrives intact; order and integrity under contention (the contract suite).
+//! `tests/loom_lesson11.rs` model-checks the hand-over with loom, against a
+//! socket whose non-blocking write fits, is partial, or would block; the
+//! invariants on `State` are asserted at every unlock there.
 
 use std::io::{self, IoSlice};
 
@@ -100,6 +103,28 @@ struct State {
 }
 // ANCHOR_END: state
 
+// ANCHOR: check
+impl State {
+    /// The two invariants above, as code. Called before the lock is let go
+    /// after a change. Checked in debug builds and in the loom model (which
+    /// runs in release), so a broken hand-over fails there at the moment it
+    /// happens, not later as a packet that never arrives.
+    fn check(&self) {
+        if cfg!(any(debug_assertions, loom)) {
+            assert!(
+                self.queue.is_empty() || self.owner != Owner::Idle,
+                "{} packet(s) queued and nobody owns the socket: stranded",
+                self.queue.len()
+            );
+            assert!(
+                self.unfinished.is_none() || self.owner == Owner::Writer,
+                "the rest of a partial write is waiting, and the writer does not own the socket"
+            );
+        }
+    }
+}
+// ANCHOR_END: check
+
 impl DirectPath {
     /// Starts the writer thread on `wire`, with no queue limit.
     pub fn new(wire: Wire) -> DirectPath {
@@ -137,12 +162,18 @@ impl DirectPath {
     fn shut(&self, drop_queued: bool) -> usize {
         let mut state = self.shared.state.lock().unwrap();
         state.closed = true;
-        let dropped = if drop_queued {
-            std::mem::take(&mut state.queue).len() + usize::from(state.unfinished.is_some())
+        let (queue, rest) = if drop_queued {
+            // The rest of a partial packet is dropped too: an abort leaves
+            // the byte stream cut anyway (the session shuts the socket).
+            (std::mem::take(&mut state.queue), state.unfinished.take())
         } else {
-            0
+            (Vec::new(), None)
         };
+        state.check();
         drop(state);
+        let rest_len = rest.map_or(0, |rest| rest.len());
+        self.shared.limit.release(rest_len); // the rest's bytes leave the count
+        let dropped = self.shared.limit.forget(queue) + usize::from(rest_len > 0);
         self.shared.writer_owns_or_closed.notify_one();
         self.shared.limit.close(); // wake senders blocked on the limit
         if let Some(writer) = self.writer.lock().unwrap().take() {
@@ -166,6 +197,7 @@ impl SendPath for DirectPath {
             // Somebody owns the socket (a caller mid-write, or the writer):
             // queue, as in lesson 04. The owner comes back for the queue.
             state.queue.push(packet);
+            state.check();
             self.shared.wire.stats().count_send();
             log::trace!(
                 "enqueue: owner={:?}, {} queued",
@@ -176,6 +208,7 @@ impl SendPath for DirectPath {
         }
         // New: the socket is idle: take it, and write from this thread.
         state.owner = Owner::Caller;
+        state.check();
         drop(state); // never hold the queue lock across a socket call
 
         // A write that cannot block: it takes what fits, or says WouldBlock.
@@ -205,8 +238,10 @@ impl SendPath for DirectPath {
             Err(error) => {
                 state.closed = true;
                 state.owner = Owner::Idle;
-                state.queue.clear();
+                let queue = std::mem::take(&mut state.queue);
+                state.check();
                 drop(state);
+                self.shared.limit.forget(queue);
                 self.shared.limit.release(packet.len());
                 self.shared.limit.close();
                 self.shared.writer_owns_or_closed.notify_one(); // let the writer exit
@@ -220,12 +255,14 @@ impl SendPath for DirectPath {
         // over; otherwise it is idle again and nobody was woken.
         if state.unfinished.is_some() || !state.queue.is_empty() {
             state.owner = Owner::Writer;
+            state.check();
             drop(state);
             self.shared.writer_owns_or_closed.notify_one();
             self.shared.wire.stats().count_wakeup();
             log::trace!("hand-over: the writer thread owns the socket now");
         } else {
             state.owner = Owner::Idle;
+            state.check();
             let closing = state.closed;
             drop(state);
             if closing {
@@ -268,6 +305,7 @@ fn run_writer(shared: &Shared) {
         // New: sleep until a caller hands the socket over, or until the
         // session is closed *and* no caller is mid-write.
         while state.owner != Owner::Writer && !(state.closed && state.owner == Owner::Idle) {
+            state.check();
             state = shared.writer_owns_or_closed.wait(state).unwrap();
         }
         if state.owner == Owner::Idle {
@@ -303,8 +341,10 @@ fn run_writer(shared: &Shared) {
         if let Err(error) = written {
             state.closed = true;
             state.owner = Owner::Idle;
-            let dropped = std::mem::take(&mut state.queue).len();
+            let dropped = std::mem::take(&mut state.queue);
+            state.check();
             drop(state);
+            let dropped = shared.limit.forget(dropped); // their bytes leave the count
             shared.limit.close(); // wake senders blocked on the limit
             log::debug!("writer: write failed, {dropped} queued packets dropped");
             wire.fail(error);
@@ -315,6 +355,7 @@ fn run_writer(shared: &Shared) {
             state.owner = Owner::Idle; // the next send writes directly again
             log::trace!("writer: queue empty, socket idle");
         }
+        state.check();
     }
     drop(state);
     wire.shutdown_write();

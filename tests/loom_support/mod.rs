@@ -1,4 +1,4 @@
-//! What the loom model checks of lessons 03 and 04 (and of the broken
+//! What the loom model checks of lessons 03, 04 and 11 (and of the broken
 //! hand-off) share: the scenarios, the checks, and the loom configuration.
 //!
 //! Every scenario runs the lesson's own code (`Mutex`, `Condvar`, `Arc` and
@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use loom::sync::Arc;
 use servercore::sync::loom_check::{self, CheckGuard};
-use servercore::testing::MemorySink;
+use servercore::testing::{MemorySink, TryWrite};
 use servercore::wire::WireHandle;
 use servercore::{Packet, SendPath, Wire};
 
@@ -108,29 +108,40 @@ pub fn assert_delivered_exactly_once_in_order(got: &[(u8, u8)], sent: &[Vec<u8>]
 /// Only then does `close` run: it must shut the write half, and nothing
 /// more may arrive.
 pub fn producers_then_quiet(start: Start, packets: &'static [u8]) {
-    producers_then_quiet_on(&builder(), start, packets, SleepCheck::On);
+    producers_then_quiet_on(&builder(), start, packets, Model::default());
+}
+
+/// What a scenario runs against, besides the lesson: the sink's answer to
+/// a write that cannot block, and whether the sleep check is installed.
+#[derive(Clone, Copy, Default)]
+pub struct Model {
+    /// What the [`MemorySink`]'s `try_write` does (only lesson 11 calls it).
+    pub try_write: TryWrite,
+    /// Whether [`check_writer_never_sleeps_on_queued_packets`] is installed.
+    pub sleep_check: SleepCheck,
 }
 
 /// Whether a scenario installs [`check_writer_never_sleeps_on_queued_packets`].
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
 pub enum SleepCheck {
     /// Installed: a writer that sleeps on a queued packet fails at once.
+    #[default]
     On,
     /// Not installed: only loom's own deadlock detection is left.
     Off,
 }
 
-/// [`producers_then_quiet`] with a given loom configuration and check.
+/// [`producers_then_quiet`] with a given loom configuration and model.
 pub fn producers_then_quiet_on(
     builder: &loom::model::Builder,
     start: Start,
     packets: &'static [u8],
-    sleep_check: SleepCheck,
+    model: Model,
 ) {
     builder.check(move || {
-        let sink = MemorySink::new();
+        let sink = MemorySink::with_try_write(model.try_write);
         let wire = Wire::new(sink.clone());
-        let _check = (sleep_check == SleepCheck::On)
+        let _check = (model.sleep_check == SleepCheck::On)
             .then(|| check_writer_never_sleeps_on_queued_packets(wire.handle()));
         let path = Arc::new(start(wire));
 
@@ -169,10 +180,16 @@ pub fn producers_then_quiet_on(
 /// shut) or gives the packet back (then it must never arrive). Once one
 /// send of a producer fails, all its later sends fail too.
 pub fn close_races_producers(start: Start, packets: &'static [u8]) {
+    close_races_producers_on(start, packets, Model::default());
+}
+
+/// [`close_races_producers`] against a given model.
+pub fn close_races_producers_on(start: Start, packets: &'static [u8], model: Model) {
     builder().check(move || {
-        let sink = MemorySink::new();
+        let sink = MemorySink::with_try_write(model.try_write);
         let wire = Wire::new(sink.clone());
-        let _check = check_writer_never_sleeps_on_queued_packets(wire.handle());
+        let _check = (model.sleep_check == SleepCheck::On)
+            .then(|| check_writer_never_sleeps_on_queued_packets(wire.handle()));
         let path = Arc::new(start(wire));
 
         let producers: Vec<_> = (0..packets.len() as u8)
