@@ -19,19 +19,19 @@
 //! after each write the writer looks at the queue again, under the lock,
 //! before it clears `pending` (the C# `OnSendCompleted`). An excerpt:
 //!
-//!       writer TRACE writer: awake, 1 queued
-//!       writer TRACE write: 1 packet, 34 bytes
-//!     sender 0 TRACE enqueue: pending=true, 1 queued: writer busy, no wake-up
+//!     sender 0 TRACE enqueue: pending=false -> true: waking the writer
 //!     sender 0 TRACE enqueue: pending=true, 2 queued: writer busy, no wake-up
-//!       writer TRACE writer: 2 queued during the write, keeping pending
-//!       writer TRACE writer: awake, 2 queued
+//!       ...
+//!     sender 0 TRACE enqueue: pending=true, 5 queued: writer busy, no wake-up
+//!       writer TRACE writer: awake, 5 queued
 //!       writer TRACE write: 1 packet, 34 bytes
+//!       writer TRACE writer: 4 queued during the write, keeping pending
 //!       ...
 //!       writer TRACE writer: queue empty, pending -> false
-//!     sender 1 TRACE enqueue: pending=false -> true: woke the writer
+//!     sender 1 TRACE enqueue: pending=false -> true: waking the writer
 //!
-//! A sender logs "woke the writer" after it has released the lock and
-//! notified, so that line can appear just after the writer's own "awake".
+//! A sender logs "waking the writer" while it still holds the lock, so that
+//! line always comes before the writer's own "awake".
 
 mod common;
 

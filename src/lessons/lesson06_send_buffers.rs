@@ -192,10 +192,11 @@ impl SendPath for SendBuffers {
         // and wake it. The flag is set under the lock, so exactly one sender
         // of a burst does this.
         state.pending = true;
+        // Logged before the lock is let go, so it always precedes the writer's "awake".
+        log::trace!("enqueue: pending=false -> true: waking the writer");
         drop(state); // notify after unlocking: the woken writer finds the lock free
         self.shared.pending_or_closed.notify_one();
         self.shared.counters.stats().count_wakeup();
-        log::trace!("enqueue: pending=false -> true: woke the writer");
         Ok(())
     }
     // ANCHOR_END: send

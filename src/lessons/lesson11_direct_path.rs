@@ -256,10 +256,10 @@ impl SendPath for DirectPath {
         if state.unfinished.is_some() || !state.queue.is_empty() {
             state.owner = Owner::Writer;
             state.check();
+            log::trace!("hand-over: the writer thread owns the socket now");
             drop(state);
             self.shared.writer_owns_or_closed.notify_one();
             self.shared.wire.stats().count_wakeup();
-            log::trace!("hand-over: the writer thread owns the socket now");
         } else {
             state.owner = Owner::Idle;
             state.check();
