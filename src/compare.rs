@@ -40,6 +40,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::alloc_count;
+use crate::backpressure::{Backpressure, Policy};
 use crate::lessons::Lesson;
 use crate::net::{self, SocketOptions};
 use crate::packet::{HEADER_LEN, MAX_PAYLOAD_LEN, Packet};
@@ -94,6 +95,11 @@ pub struct RunOptions {
     /// Latency mode: packets per second *per sender*, paced by deadlines,
     /// each stamped with its send time. `None`: send as fast as possible.
     pub rate: Option<u64>,
+    /// Lesson 08's queue limit in bytes, with [`Policy::Block`]: a sender
+    /// waits once this much is queued, until the writer drains half of it.
+    /// `None`: unlimited, as lessons 03–06 and 11 are first taught. Lessons
+    /// 01 and 02 have no queue and ignore it.
+    pub queue_limit: Option<usize>,
 }
 
 /// What a run measured: a lesson's send path, or the ceiling.
@@ -282,7 +288,15 @@ pub fn run_with(lesson: Lesson, workload: &Workload, options: &RunOptions) -> io
         return Err(invalid("--rate must be at least 1".into()));
     }
     let (server_side, client) = connection()?;
-    let session = Session::start(server_side, &SessionConfig::new(lesson), Arc::new(SendOnly))?;
+    let config = SessionConfig {
+        backpressure: options
+            .queue_limit
+            .map_or(Backpressure::unlimited(), |bytes| {
+                Backpressure::new(bytes, Policy::Block)
+            }),
+        ..SessionConfig::new(lesson)
+    };
+    let session = Session::start(server_side, &config, Arc::new(SendOnly))?;
 
     // Latency mode: senders stamp nanoseconds since `origin`, the receiver
     // subtracts them from the arrival time. One process, one clock.
@@ -642,6 +656,9 @@ pub fn describe(workload: &Workload, options: &RunOptions, runs: usize) -> Strin
     if let Some(rate) = options.rate {
         let _ = write!(out, ", latency mode: {rate} packets/s per sender");
     }
+    if let Some(bytes) = options.queue_limit {
+        let _ = write!(out, ", queue limit {bytes} bytes (block)");
+    }
     if runs > 1 {
         let _ = write!(out, ", {runs} runs (median, min–max)");
     }
@@ -967,6 +984,7 @@ mod tests {
         let w = workload(2, 32, 200);
         let options = RunOptions {
             rate: Some(100_000),
+            ..RunOptions::default()
         };
         let r = run_with(Lesson::BatchedWriter, &w, &options).unwrap();
         assert!(r.verified(), "{:?}", r.problem);
@@ -974,6 +992,34 @@ mod tests {
         assert!(l.p50_us <= l.p99_us && l.p99_us <= l.p999_us && l.p999_us <= l.max_us);
         // Too short a payload for the stamp is refused, not truncated.
         assert!(run_with(Lesson::BatchedWriter, &workload(1, 8, 10), &options).is_err());
+    }
+
+    #[test]
+    fn a_queue_limit_bounds_what_is_queued() {
+        let w = workload(1, 4096, 2_000); // 8 MB through one session
+        let limit = 64 * 1024;
+        let options = RunOptions {
+            queue_limit: Some(limit),
+            ..RunOptions::default()
+        };
+        for lesson in [Lesson::BatchedWriter, Lesson::SendBuffers] {
+            let r = run_with(lesson, &w, &options).unwrap();
+            assert!(r.verified(), "{lesson}: {:?}", r.problem);
+            assert_eq!(r.received, 2_000, "{lesson}");
+            let most = r.stats.max_queued_bytes as usize;
+            // The limit admits a packet while the count is under the mark.
+            assert!(
+                most > 0 && most <= limit,
+                "{lesson}: at most {most} bytes queued under a {limit}-byte limit"
+            );
+        }
+        // Without a limit nothing is counted (no lock per send).
+        let r = run(Lesson::BatchedWriter, &w).unwrap();
+        assert_eq!(r.stats.max_queued_bytes, 0);
+        assert!(
+            describe(&w, &options, 1).contains("queue limit 65536 bytes (block)"),
+            "the table says the queue was limited"
+        );
     }
 
     #[test]

@@ -165,6 +165,10 @@ struct CompareArgs {
     /// Latency mode: packets per second per sender, paced by deadlines; reports p50/p99/p99.9.
     #[arg(long)]
     rate: Option<u64>,
+    /// Lesson 08's queue limit in bytes (block policy) for every lesson
+    /// with a queue; unlimited when not given.
+    #[arg(long, value_name = "BYTES")]
+    queue_limit: Option<usize>,
     /// Leave out the ceiling (a pre-built stream in 64 KiB writes).
     #[arg(long)]
     no_ceiling: bool,
@@ -243,7 +247,13 @@ fn plan(args: &CompareArgs) -> Result<Plan, String> {
     if !(1..=100).contains(&args.runs) {
         return Err("--runs must be 1..=100".into());
     }
-    let options = RunOptions { rate: args.rate };
+    if args.queue_limit == Some(0) {
+        return Err("--queue-limit must be at least 1 byte".into());
+    }
+    let options = RunOptions {
+        rate: args.rate,
+        queue_limit: args.queue_limit,
+    };
     let mut workloads = Vec::new();
     for &senders in &args.senders {
         for &payload in &args.payload {

@@ -289,3 +289,33 @@ fn a_malformed_argument_is_refused() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--senders"), "stderr: {stderr}");
 }
+
+#[test]
+fn a_queue_limit_is_named_in_the_table_and_zero_is_refused() {
+    let output = servercore(&[
+        "compare",
+        "--lessons",
+        "4",
+        "--messages",
+        "2000",
+        "--payload",
+        "512",
+        "--senders",
+        "1",
+        "--no-ceiling",
+        "--queue-limit",
+        "65536",
+    ]);
+    assert!(output.status.success(), "exit {:?}", output.status);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("queue limit 65536 bytes (block)"),
+        "the heading says how the queue was limited: {stdout}"
+    );
+    assert!(stdout.contains("04 batched_writer"), "{stdout}");
+
+    let output = servercore(&["compare", "--queue-limit", "0", "--messages", "10"]);
+    assert!(!output.status.success(), "exit {:?}", output.status);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--queue-limit"), "stderr: {stderr}");
+}
