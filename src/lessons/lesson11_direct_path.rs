@@ -190,6 +190,7 @@ impl SendPath for DirectPath {
         let packet = self.shared.limit.admit(packet)?;
         let mut state = self.shared.state.lock().unwrap();
         if state.closed {
+            drop(state); // the limit's lock is never taken while holding this one
             self.shared.limit.release(packet.len());
             return Err(SendError::Closed(packet));
         }
@@ -213,15 +214,18 @@ impl SendPath for DirectPath {
 
         // A write that cannot block: it takes what fits, or says WouldBlock.
         let result = self.shared.wire.try_write(packet.as_bytes());
+        if let Ok(written) = result {
+            // Lesson 08: these bytes left the queue (a partial write's rest
+            // is released by the writer, once it has written it).
+            self.shared.limit.release(written);
+        }
 
         let mut state = self.shared.state.lock().unwrap();
         match result {
             Ok(written) if written == packet.len() => {
-                self.shared.limit.release(written);
                 log::trace!("direct write: {written} bytes from the caller's thread");
             }
             Ok(written) => {
-                self.shared.limit.release(written); // the rest is released by the writer
                 // Partial: the writer must finish this packet before anything else.
                 log::trace!("direct write: partial, {written} of {} bytes", packet.len());
                 state.unfinished = Some(packet.into_bytes().slice(written..));
