@@ -105,8 +105,10 @@ fn draw_panel(
             SegmentValue::CenterOf(i) => labels.get(*i as usize).cloned().unwrap_or_default(),
             _ => String::new(),
         })
+        .y_labels(6) // a log axis over less than a decade would label every step
         .y_label_formatter(&|y| format!("{y:.0e}"))
         .label_style(("sans-serif", 11))
+        .axis_desc_style(("sans-serif", 10)) // the key under the bars fits the panel
         .draw()?;
     chart.draw_series(
         summaries

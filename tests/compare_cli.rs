@@ -319,3 +319,43 @@ fn a_queue_limit_is_named_in_the_table_and_zero_is_refused() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--queue-limit"), "stderr: {stderr}");
 }
+
+/// Every `$ cargo run --release -- ...` command quoted in the chapters and
+/// the README (what `scripts/remeasure.sh` re-runs) still parses: the
+/// binary accepts its arguments (checked with `--help` appended, so
+/// nothing is measured). A renamed or removed flag fails here, not in a
+/// reader's terminal.
+#[test]
+fn every_command_quoted_in_the_course_still_parses() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let mut files = vec![format!("{root}/README.md")];
+    for entry in std::fs::read_dir(format!("{root}/lessons")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "md") {
+            files.push(path.display().to_string());
+        }
+    }
+    let mut checked = 0;
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            let Some(rest) = line.strip_prefix("$ cargo run --release") else {
+                continue;
+            };
+            let Some(args) = rest.strip_prefix(" -- ").or(rest.is_empty().then_some("")) else {
+                continue; // `--example ...`: not the servercore binary
+            };
+            let mut args: Vec<&str> = args.split_whitespace().collect();
+            args.push("--help");
+            let output = servercore(&args);
+            assert!(
+                output.status.success(),
+                "{file}:{}: `{line}` no longer parses:\n{}",
+                n + 1,
+                String::from_utf8_lossy(&output.stderr)
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 20, "found only {checked} quoted commands");
+}
