@@ -10,7 +10,9 @@
 
 mod loom_support;
 
-use loom_support::{Start, close_races_producers, producers_then_quiet};
+use loom_support::{
+    Model, Start, abort_races_producers_on, close_races_producers, producers_then_quiet,
+};
 use servercore::lessons::lesson04_batched_writer::BatchedWriter;
 
 const LESSON_04: Start = |wire| Box::new(BatchedWriter::new(wire));
@@ -35,4 +37,11 @@ fn three_producers_all_delivered_without_close() {
 #[test]
 fn close_delivers_everything_accepted_before_it() {
     close_races_producers(LESSON_04, &[2, 1]);
+}
+
+/// Abort racing two producers: every accepted packet is delivered or
+/// counted in what `abort` returned, exactly one of the two.
+#[test]
+fn abort_delivers_or_counts_every_accepted_packet() {
+    abort_races_producers_on(LESSON_04, &[2, 1], Model::default());
 }

@@ -31,8 +31,8 @@ use std::time::Duration;
 
 use loom::sync::Arc;
 use loom_support::{
-    Model, PACKET_LEN, SleepCheck, Start, builder, close_races_producers_on, packet,
-    producers_then_quiet_on,
+    Model, PACKET_LEN, SleepCheck, Start, abort_races_producers_on, builder,
+    close_races_producers_on, packet, producers_then_quiet_on,
 };
 use servercore::lessons::lesson11_direct_path::DirectPath;
 use servercore::testing::{MemorySink, TryWrite};
@@ -93,6 +93,20 @@ fn close_delivers_everything_accepted_before_it() {
 #[test]
 fn close_finishes_a_partial_direct_write() {
     close_races_producers_on(LESSON_11, &[1, 1], model(TryWrite::AtMost(3)));
+}
+
+/// Abort racing two producers whose direct writes fit: every accepted
+/// packet is delivered or counted as dropped, never both, never neither.
+#[test]
+fn abort_delivers_or_counts_every_accepted_packet() {
+    abort_races_producers_on(LESSON_11, &[2, 1], model(TryWrite::All));
+}
+
+/// Abort racing two producers whose direct writes are partial: the rest of
+/// a half-written packet is the write in flight, finished, never torn.
+#[test]
+fn abort_never_tears_a_partially_written_packet() {
+    abort_races_producers_on(LESSON_11, &[1, 1], model(TryWrite::AtMost(3)));
 }
 
 /// One sender on a socket with room never wakes the writer, in any

@@ -162,18 +162,18 @@ impl DirectPath {
     fn shut(&self, drop_queued: bool) -> usize {
         let mut state = self.shared.state.lock().unwrap();
         state.closed = true;
-        let (queue, rest) = if drop_queued {
-            // The rest of a partial packet is dropped too: an abort leaves
-            // the byte stream cut anyway (the session shuts the socket).
-            (std::mem::take(&mut state.queue), state.unfinished.take())
+        // The rest of a partial direct write is not dropped: half of that
+        // packet is already on the wire, so it is the write in flight, and
+        // the writer finishes it (as lesson 04's writer finishes its batch)
+        // rather than leave the peer a torn frame.
+        let queue = if drop_queued {
+            std::mem::take(&mut state.queue)
         } else {
-            (Vec::new(), None)
+            Vec::new()
         };
         state.check();
         drop(state);
-        let rest_len = rest.map_or(0, |rest| rest.len());
-        self.shared.limit.release(rest_len); // the rest's bytes leave the count
-        let dropped = self.shared.limit.forget(queue) + usize::from(rest_len > 0);
+        let dropped = self.shared.limit.forget(queue); // their bytes leave the count
         self.shared.writer_owns_or_closed.notify_one();
         self.shared.limit.close(); // wake senders blocked on the limit
         if let Some(writer) = self.writer.lock().unwrap().take() {

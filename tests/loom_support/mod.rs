@@ -224,3 +224,53 @@ pub fn close_races_producers_on(start: Start, packets: &'static [u8], model: Mod
         assert_delivered_exactly_once_in_order(&received(&sink.bytes()), &accepted);
     });
 }
+
+/// Scenario 3 — abort races the producers. `packets[p]` producers send
+/// while the main thread aborts. Every accepted packet is either delivered
+/// (whole, once, in its producer's order) or counted in what `abort`
+/// returned: per producer, the delivered packets are a prefix of the
+/// accepted ones, and delivered + dropped = accepted. No frame is torn.
+pub fn abort_races_producers_on(start: Start, packets: &'static [u8], model: Model) {
+    builder().check(move || {
+        let sink = MemorySink::with_try_write(model.try_write);
+        let wire = Wire::new(sink.clone());
+        let _check = (model.sleep_check == SleepCheck::On)
+            .then(|| check_writer_never_sleeps_on_queued_packets(wire.handle()));
+        let path = Arc::new(start(wire));
+
+        let producers: Vec<_> = (0..packets.len() as u8)
+            .map(|producer| {
+                let path = Arc::clone(&path);
+                loom::thread::spawn(move || {
+                    (0..packets[producer as usize])
+                        .filter(|&seq| path.send(packet(producer, seq)).is_ok())
+                        .count()
+                })
+            })
+            .collect();
+
+        let dropped = path.abort(); // returns once the writer has exited
+
+        let accepted: Vec<usize> = producers.into_iter().map(|p| p.join().unwrap()).collect();
+        let got = received(&sink.bytes()); // also asserts that no frame is torn
+        for (producer, &count) in accepted.iter().enumerate() {
+            let delivered: Vec<u8> = got
+                .iter()
+                .filter(|(p, _)| *p as usize == producer)
+                .map(|&(_, seq)| seq)
+                .collect();
+            let prefix: Vec<u8> = (0..delivered.len() as u8).collect();
+            assert_eq!(delivered, prefix, "producer {producer}: a gap or a reorder");
+            assert!(
+                delivered.len() <= count,
+                "producer {producer}: delivered more than accepted"
+            );
+        }
+        let accepted_total: usize = accepted.iter().sum();
+        assert_eq!(
+            got.len() + dropped,
+            accepted_total,
+            "delivered {got:?} + dropped {dropped} != accepted {accepted:?}"
+        );
+    });
+}
