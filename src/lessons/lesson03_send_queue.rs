@@ -146,7 +146,7 @@ impl SendPath for SendQueue {
         let packet = self.shared.limit.admit(packet)?;
         let mut state = self.shared.state.lock().unwrap();
         if state.closed {
-            drop(state); // the limit's lock is never taken while holding this one
+            drop(state); // New (lesson 08): the limit's lock is never taken under this one
             self.shared.limit.release(packet.len()); // New (lesson 08): never queued
             return Err(SendError::Closed(packet));
         }
