@@ -643,13 +643,80 @@ fn links_to_repository_files_resolve() {
             if link.contains("://") || link.starts_with('#') || link.starts_with("mailto:") {
                 continue;
             }
-            let file = link.split('#').next().unwrap_or_default();
-            if !base.join(file).exists() {
+            let (file, anchor) = link.split_once('#').unwrap_or((&link, ""));
+            let target = if file.is_empty() {
+                path.clone()
+            } else {
+                base.join(file)
+            };
+            if !target.exists() {
                 problems.push(format!("{}: link to {link}: no such file", shown(&path)));
+            } else if !anchor.is_empty()
+                && target.extension().is_some_and(|e| e == "md")
+                && !heading_anchors(&read(&target)).iter().any(|a| a == anchor)
+            {
+                problems.push(format!(
+                    "{}: link to {link}: {} has no heading with that anchor",
+                    shown(&path),
+                    shown(&target)
+                ));
             }
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// The anchors GitHub gives a Markdown file's headings: lower case, every
+/// character that is not a letter, digit, space, `-` or `_` dropped, spaces
+/// turned into hyphens, and `-1`, `-2`… after repeats.
+fn heading_anchors(text: &str) -> Vec<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let in_code = in_code_block(&lines);
+    let mut anchors: Vec<String> = Vec::new();
+    for (line, in_code) in lines.iter().zip(in_code) {
+        let Some(heading) = line.strip_prefix('#') else {
+            continue;
+        };
+        if in_code {
+            continue;
+        }
+        let title = heading.trim_start_matches('#').trim();
+        let slug: String = title
+            .to_lowercase()
+            .chars()
+            .filter(|c| c.is_alphanumeric() || matches!(c, ' ' | '-' | '_'))
+            .map(|c| if c == ' ' { '-' } else { c })
+            .collect();
+        let repeats = anchors
+            .iter()
+            .filter(|a| {
+                **a == slug
+                    || a.strip_prefix(&format!("{slug}-"))
+                        .is_some_and(|n| n.parse::<u32>().is_ok())
+            })
+            .count();
+        anchors.push(if repeats == 0 {
+            slug
+        } else {
+            format!("{slug}-{repeats}")
+        });
+    }
+    anchors
+}
+
+#[test]
+fn heading_anchors_follow_github() {
+    let text = "# Lesson 11 — The direct path\n## Two modes at 4 × 32 B\n## Run it\n## Run it\n```text\n# not a heading\n```\n## `send` and C#\n";
+    assert_eq!(
+        heading_anchors(text),
+        [
+            "lesson-11--the-direct-path",
+            "two-modes-at-4--32-b",
+            "run-it",
+            "run-it-1",
+            "send-and-c"
+        ]
+    );
 }
 
 // ---------------------------------------------------------------------------
