@@ -21,10 +21,13 @@ use servercore::{Lesson, Packet, SendError, SendPath};
 const LIMIT: usize = 32 * 1024;
 /// Payload bytes per packet (102 on the wire).
 const PAYLOAD: usize = 100;
-const QUEUED: [Lesson; 3] = [
+/// Every lesson that owns a queue.
+const QUEUED: [Lesson; 5] = [
     Lesson::SendQueue,
     Lesson::BatchedWriter,
     Lesson::ChannelWriter,
+    Lesson::SendBuffers,
+    Lesson::DirectPath,
 ];
 
 /// 4 KiB kernel buffers: loopback's defaults (which grow to megabytes)

@@ -16,6 +16,8 @@ fn threads_come_and_go_with_sessions() {
         Lesson::SendQueue,
         Lesson::BatchedWriter,
         Lesson::ChannelWriter,
+        Lesson::SendBuffers,
+        Lesson::DirectPath,
     ] {
         let mut server = server(&config(lesson));
         for _round in 0..5 {
