@@ -25,55 +25,16 @@ mod common;
 use std::error::Error;
 
 use servercore::Lesson;
-use servercore::net::SocketOptions;
 
 const LESSON: Lesson = Lesson::Locked;
-const SENDERS: usize = 3;
-const PAYLOAD: usize = 32;
-/// Part two: large packets from two threads into a tiny kernel send buffer,
-/// so every write has to wait for room, part way through its packet.
-const LARGE_SENDERS: usize = 2;
-const LARGE_PACKETS: u32 = 32;
-const LARGE_PAYLOAD: usize = 60_000;
-const SMALL_SNDBUF: usize = 4096;
 
 fn main() -> Result<(), Box<dyn Error>> {
     common::init_logging();
     let per_sender = common::per_sender_arg(5)?;
-
     // Part one: a little traffic, counted.
-    println!(
-        "lesson {LESSON}: {SENDERS} sender threads × {per_sender} packets, \
-         {PAYLOAD}-byte payloads, one loopback connection"
-    );
-    let (stats, received) = common::run(
-        LESSON,
-        SENDERS,
-        per_sender,
-        PAYLOAD,
-        &SocketOptions::default(),
-    )?;
-    common::print_counters(LESSON, &stats, &received);
-    let small_ok = received.ok();
-
-    // Part two: large packets, a small send buffer.
-    let options = SocketOptions {
-        send_buffer: Some(SMALL_SNDBUF),
-        ..SocketOptions::default()
-    };
-    println!(
-        "\nlesson {LESSON}: {LARGE_SENDERS} sender threads × {LARGE_PACKETS} packets, \
-         {LARGE_PAYLOAD}-byte payloads, SO_SNDBUF {SMALL_SNDBUF}"
-    );
-    let (stats, received) = common::run(
-        LESSON,
-        LARGE_SENDERS,
-        LARGE_PACKETS,
-        LARGE_PAYLOAD,
-        &options,
-    )?;
-    common::print_counters(LESSON, &stats, &received);
-    match received.problem {
+    let small_ok = common::small_traffic(LESSON, per_sender)?;
+    // Part two: large packets from two threads, a 4 KiB send buffer.
+    match common::large_packets_small_buffer(LESSON)? {
         Some(_) => return Err("lesson 02 must never interleave packets".into()),
         None => println!("  => intact: the lock keeps each packet's bytes together."),
     }

@@ -24,28 +24,13 @@ mod common;
 use std::error::Error;
 
 use servercore::Lesson;
-use servercore::net::SocketOptions;
 
 const LESSON: Lesson = Lesson::ChannelWriter;
-const SENDERS: usize = 3;
-const PAYLOAD: usize = 32;
 
 fn main() -> Result<(), Box<dyn Error>> {
     common::init_logging();
     let per_sender = common::per_sender_arg(5)?;
-    let (stats, received) = common::run(
-        LESSON,
-        SENDERS,
-        per_sender,
-        PAYLOAD,
-        &SocketOptions::default(),
-    )?;
-    println!(
-        "lesson {LESSON}: {SENDERS} sender threads × {per_sender} packets, \
-         {PAYLOAD}-byte payloads, one loopback connection"
-    );
-    common::print_counters(LESSON, &stats, &received);
-    if !received.ok() {
+    if !common::small_traffic(LESSON, per_sender)? {
         return Err("not everything arrived intact".into());
     }
     Ok(())

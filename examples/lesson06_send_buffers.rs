@@ -28,6 +28,8 @@
 //! on how far the writer lags (a chunk is reused only once all its packets
 //! are written and dropped).
 
+mod common;
+
 use std::error::Error;
 use std::thread;
 use std::time::Duration;
@@ -40,18 +42,15 @@ use servercore::testing::socket_pair;
 use servercore::workload::{self, Verifier};
 use servercore::{SendPath, Wire};
 
+use common::{PAYLOAD, SENDERS};
+
 /// Counts each thread's allocations (one thread-local add per allocation).
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc;
 
-const SENDERS: usize = 3;
-const PAYLOAD: usize = 32;
-
 fn main() -> Result<(), Box<dyn Error>> {
-    let per_sender: u32 = match std::env::args().nth(1) {
-        Some(n) => n.parse()?,
-        None => 5,
-    };
+    common::init_logging();
+    let per_sender = common::per_sender_arg(5)?;
     let (server_side, client) = socket_pair(&SocketOptions::default())?;
     client.set_read_timeout(Some(Duration::from_secs(10)))?; // a hang becomes an error
     let send_path = SendBuffers::new(Wire::from_stream(&server_side)?);
@@ -119,16 +118,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             *allocs as f64 / f64::from(per_sender.max(1))
         );
     }
-    match &received.problem {
-        None => println!(
-            "  received     {:>8} packets, {} bytes: verified (count, per-sender order, content)",
-            received.packets, received.bytes
-        ),
-        Some(problem) => println!(
-            "  received     {:>8} packets, {} bytes: NOT verified: {problem}",
-            received.packets, received.bytes
-        ),
-    }
+    common::print_received(&received);
     if !received.ok() {
         return Err("not everything arrived intact".into());
     }

@@ -1,6 +1,8 @@
-//! What the lesson examples 01–05 share: one loopback run of a lesson's send
-//! path, its counters printed, and thread-named logging. Each example keeps
-//! only what is its own: the lesson, the traffic, and what it points out.
+//! What the lesson examples 01–06 share: one loopback run of a lesson's send
+//! path, its counters printed, the two parts of traffic they run, and
+//! thread-named logging. Each example keeps only what is its own: the
+//! lesson and what it points out.
+#![allow(dead_code)] // each example uses its own part of this module
 
 use std::error::Error;
 use std::io::Write as _;
@@ -82,6 +84,59 @@ pub fn run(
     Ok((send_path.stats(), received))
 }
 
+/// Sender threads in the examples' first part.
+pub const SENDERS: usize = 3;
+/// Payload bytes per packet in the examples' first part.
+pub const PAYLOAD: usize = 32;
+
+/// The first part of every example 01–05: [`SENDERS`] threads ×
+/// `per_sender` packets of [`PAYLOAD`] bytes through `lesson`, on default
+/// socket options. Prints a heading and the counters; returns whether every
+/// packet arrived intact.
+pub fn small_traffic(lesson: Lesson, per_sender: u32) -> Result<bool, Box<dyn Error>> {
+    println!(
+        "lesson {lesson}: {SENDERS} sender threads × {per_sender} packets, \
+         {PAYLOAD}-byte payloads, one loopback connection"
+    );
+    let (stats, received) = run(
+        lesson,
+        SENDERS,
+        per_sender,
+        PAYLOAD,
+        &SocketOptions::default(),
+    )?;
+    print_counters(lesson, &stats, &received);
+    Ok(received.ok())
+}
+
+/// Part two of examples 01 and 02: large packets from two threads into a
+/// tiny kernel send buffer, so every write has to wait for room part way
+/// through its packet. Prints a heading and the counters; returns what the
+/// receiver found wrong, if anything.
+pub fn large_packets_small_buffer(lesson: Lesson) -> Result<Option<String>, Box<dyn Error>> {
+    const LARGE_SENDERS: usize = 2;
+    const LARGE_PACKETS: u32 = 32;
+    const LARGE_PAYLOAD: usize = 60_000;
+    const SMALL_SNDBUF: usize = 4096;
+    let options = SocketOptions {
+        send_buffer: Some(SMALL_SNDBUF),
+        ..SocketOptions::default()
+    };
+    println!(
+        "\nlesson {lesson}: {LARGE_SENDERS} sender threads × {LARGE_PACKETS} packets, \
+         {LARGE_PAYLOAD}-byte payloads, SO_SNDBUF {SMALL_SNDBUF}"
+    );
+    let (stats, received) = run(
+        lesson,
+        LARGE_SENDERS,
+        LARGE_PACKETS,
+        LARGE_PAYLOAD,
+        &options,
+    )?;
+    print_counters(lesson, &stats, &received);
+    Ok(received.problem)
+}
+
 /// Prints the counters of one run, and what the receiver found.
 pub fn print_counters(lesson: Lesson, stats: &StatsSnapshot, received: &Received) {
     let wakeups = match lesson {
@@ -104,6 +159,11 @@ pub fn print_counters(lesson: Lesson, stats: &StatsSnapshot, received: &Received
             if stats.max_batch == 1 { "" } else { "s" }
         );
     }
+    print_received(received);
+}
+
+/// Prints what the receiver found: how much arrived, and whether it verified.
+pub fn print_received(received: &Received) {
     match &received.problem {
         None => println!(
             "  received     {:>8} packets, {} bytes: verified (count, per-sender order, content)",
