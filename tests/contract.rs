@@ -21,7 +21,7 @@ use std::thread;
 use common::*;
 use servercore::packet::FrameError;
 use servercore::workload::make_packet;
-use servercore::{Lesson, SendError};
+use servercore::{Lesson, SendError, Wire};
 
 /// Generates one module per lesson with one test per contract property.
 /// Extra property names after the lesson add tests that not every lesson
@@ -83,22 +83,30 @@ contract!(
 contract!(
     lesson04_batched_writer,
     Lesson::BatchedWriter,
-    eight_threads_in_order
+    eight_threads_in_order,
+    small_socket_buffers_and_a_late_reader,
+    short_writes_resume_mid_packet
 );
 contract!(
     lesson05_channel_writer,
     Lesson::ChannelWriter,
-    eight_threads_in_order
+    eight_threads_in_order,
+    small_socket_buffers_and_a_late_reader,
+    short_writes_resume_mid_packet
 );
 contract!(
     lesson06_send_buffers,
     Lesson::SendBuffers,
-    eight_threads_in_order
+    eight_threads_in_order,
+    small_socket_buffers_and_a_late_reader,
+    short_writes_resume_mid_packet
 );
 contract!(
     lesson11_direct_path,
     Lesson::DirectPath,
-    eight_threads_in_order
+    eight_threads_in_order,
+    small_socket_buffers_and_a_late_reader,
+    short_writes_resume_mid_packet
 );
 
 /// One packet arrives intact, then the end of the stream.
@@ -117,21 +125,36 @@ fn smoke(lesson: Lesson) {
 /// 8 threads × 2,000 packets, all at once: every packet arrives intact and
 /// each thread's packets arrive in the order it sent them.
 fn eight_threads_in_order(lesson: Lesson) {
-    const THREADS: usize = 8;
-    const PER_THREAD: u32 = 2_000;
-    const PAYLOAD: usize = 32;
-    let total = THREADS as u64 * u64::from(PER_THREAD);
-    let (server, client) = pair();
-    let path = start(lesson, &server);
-    let receiver = spawn_receiver(client, THREADS, PAYLOAD, total);
-    send_from_threads(path.as_ref(), THREADS, PER_THREAD, PAYLOAD);
-    path.close();
-    // The verifier checks, per packet: whole, right length, no foreign
-    // bytes, and the next sequence number of its sender.
-    assert_received(receiver, total);
-    let stats = path.stats();
-    assert_eq!(stats.sends, total);
-    assert_eq!(stats.bytes_written, total * (PAYLOAD as u64 + 2));
+    verified_burst(lesson, 8, 2_000, 32);
+}
+
+/// Batched lessons: small `SO_SNDBUF`/`SO_RCVBUF` on both ends, 64 KiB
+/// packets from two threads, and a reader that starts only once everything
+/// is queued: the writer's vectored writes meet a full socket buffer and
+/// block part-way. Every byte arrives intact and in order.
+///
+/// A blocking Linux socket does not return early from a write when its
+/// buffer fills (it waits for room), so the kernel alone may take each
+/// group in one call: write calls ≥ batches is all that can be asserted.
+/// `short_writes_resume_mid_packet` makes the short writes certain.
+fn small_socket_buffers_and_a_late_reader(lesson: Lesson) {
+    let stats = big_packets_late_reader(lesson, Wire::new);
+    assert!(stats.write_calls >= stats.batches, "{stats:?}");
+}
+
+/// Batched lessons, the same load, with every write call capped at 10,007
+/// bytes by the sink in front of the socket: each call is a short write
+/// ending somewhere inside a packet (sometimes inside its header), so the
+/// writer must resume mid-slice with `IoSlice::advance_slices`. All bytes
+/// intact, and write calls far above batches proves the short writes
+/// happened.
+fn short_writes_resume_mid_packet(lesson: Lesson) {
+    const CAP: usize = 10_007;
+    let stats = big_packets_late_reader(lesson, |socket| Wire::new(CappedSink::new(socket, CAP)));
+    assert!(stats.write_calls > stats.batches, "{stats:?}");
+    // Every call moves at most CAP bytes, so at least this many calls:
+    let least = stats.bytes_written.div_ceil(CAP as u64);
+    assert!(stats.write_calls >= least, "{stats:?}");
 }
 
 /// After `close`, `send` refuses the packet and hands back the very same one.

@@ -16,18 +16,7 @@ use servercore::Lesson;
 /// exactly one write call per send.
 #[test]
 fn write_calls_equal_sends() {
-    const THREADS: usize = 4;
-    const PER_THREAD: u32 = 500;
-    const PAYLOAD: usize = 32;
-    let total = THREADS as u64 * u64::from(PER_THREAD);
-    let (server, client) = pair();
-    let path = start(Lesson::Locked, &server);
-    let receiver = spawn_receiver(client, THREADS, PAYLOAD, total);
-    send_from_threads(path.as_ref(), THREADS, PER_THREAD, PAYLOAD);
-    path.close();
-    assert_received(receiver, total);
-    let stats = path.stats();
-    assert_eq!(stats.sends, total);
+    let stats = verified_burst(Lesson::Locked, 4, 500, 32);
     assert_eq!(stats.write_calls, stats.sends);
     assert_eq!(stats.wakeups, 0, "no writer thread, nobody to wake");
 }

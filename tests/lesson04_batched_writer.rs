@@ -1,17 +1,16 @@
 //! Lesson 04, the batched writer: the whole queue in vectored writes.
 //!
 //! * `a_queue_of_101_costs_exactly_2_write_calls`: held on a gate;
-//! * `small_socket_buffers_and_a_late_reader`: 64 KiB packets through an
-//!   8 KiB socket buffer, reader started after everything is queued;
-//! * `short_writes_resume_mid_packet`: every write call made short on
-//!   purpose, so `advance_slices` must resume mid-packet;
 //! * `more_packets_than_iov_max`: 3,000 queued packets, 1,024 slices per call.
+//!
+//! The partial-write tests (`small_socket_buffers_and_a_late_reader`,
+//! `short_writes_resume_mid_packet`) hold for every batched lesson, so they
+//! are in `tests/contract.rs`.
 
 mod common;
 
 use common::*;
 use servercore::Lesson;
-use servercore::Wire;
 use servercore::lessons::lesson04_batched_writer::IOV_MAX;
 
 const LESSON: Lesson = Lesson::BatchedWriter;
@@ -29,36 +28,6 @@ fn a_queue_of_101_costs_exactly_2_write_calls() {
     assert_eq!(end.write_calls, 2);
     assert_eq!(end.batches, 2);
     assert_eq!(end.max_batch, 100);
-}
-
-/// Small `SO_SNDBUF`/`SO_RCVBUF` on both ends, 64 KiB packets from two
-/// threads, and a reader that starts only once everything is queued: the
-/// writer's vectored writes meet a full socket buffer and block part-way.
-/// Every byte arrives intact and in order.
-///
-/// A blocking Linux socket does not return early from a write when its
-/// buffer fills (it waits for room), so the kernel alone may take each
-/// group in one call: write calls ≥ batches is all that can be asserted.
-/// `short_writes_resume_mid_packet` makes the short writes certain.
-#[test]
-fn small_socket_buffers_and_a_late_reader() {
-    let stats = big_packets_late_reader(LESSON, Wire::new);
-    assert!(stats.write_calls >= stats.batches, "{stats:?}");
-}
-
-/// The same load, with every write call capped at 10,007 bytes by the sink
-/// in front of the socket: each call is a short write ending somewhere
-/// inside a packet (sometimes inside its header), so the writer must
-/// resume mid-slice with `IoSlice::advance_slices`. All bytes intact, and
-/// write calls far above batches proves the short writes happened.
-#[test]
-fn short_writes_resume_mid_packet() {
-    const CAP: usize = 10_007;
-    let stats = big_packets_late_reader(LESSON, |socket| Wire::new(CappedSink::new(socket, CAP)));
-    assert!(stats.write_calls > stats.batches, "{stats:?}");
-    // Every call moves at most CAP bytes, so at least this many calls:
-    let least = stats.bytes_written.div_ceil(CAP as u64);
-    assert!(stats.write_calls >= least, "{stats:?}");
 }
 
 /// 3,000 packets queued behind the gate, more than `IOV_MAX` (1,024)

@@ -2,17 +2,17 @@
 //! `crossbeam-channel`, plus its own batch cap.
 //!
 //! * `a_queue_of_101_costs_exactly_2_write_calls`: held on a gate;
-//! * `small_socket_buffers_and_a_late_reader` and
-//!   `short_writes_resume_mid_packet`: partial writes, 64 KiB packets;
 //! * `more_packets_than_iov_max`: 3,000 queued packets;
 //! * `batches_stop_at_max_batch`: 20,000 queued packets, batches of at most
 //!   `MAX_BATCH` (16,384).
+//!
+//! The partial-write tests are in `tests/contract.rs`, for every batched
+//! lesson.
 
 mod common;
 
 use common::*;
 use servercore::Lesson;
-use servercore::Wire;
 use servercore::lessons::lesson05_channel_writer::{IOV_MAX, MAX_BATCH};
 
 const LESSON: Lesson = Lesson::ChannelWriter;
@@ -33,26 +33,6 @@ fn a_queue_of_101_costs_exactly_2_write_calls() {
     assert_eq!(end.write_calls, 2);
     assert_eq!(end.batches, 2);
     assert_eq!(end.max_batch, 100);
-}
-
-/// Small socket buffers, 64 KiB packets from two threads, a late reader:
-/// every byte intact and in order (see lesson 04's test of the same name
-/// for why only write calls ≥ batches can be asserted here).
-#[test]
-fn small_socket_buffers_and_a_late_reader() {
-    let stats = big_packets_late_reader(LESSON, Wire::new);
-    assert!(stats.write_calls >= stats.batches, "{stats:?}");
-}
-
-/// Every write call capped at 10,007 bytes: short writes ending inside
-/// packets and headers; everything intact, write calls > batches.
-#[test]
-fn short_writes_resume_mid_packet() {
-    const CAP: usize = 10_007;
-    let stats = big_packets_late_reader(LESSON, |socket| Wire::new(CappedSink::new(socket, CAP)));
-    assert!(stats.write_calls > stats.batches, "{stats:?}");
-    let least = stats.bytes_written.div_ceil(CAP as u64);
-    assert!(stats.write_calls >= least, "{stats:?}");
 }
 
 /// 3,000 packets queued behind the gate: fewer than `MAX_BATCH`, so one

@@ -153,6 +153,31 @@ pub fn send_from_threads(path: &dyn SendPath, threads: usize, per_thread: u32, p
     });
 }
 
+/// `threads` × `per_thread` packets of `payload` bytes through `lesson`,
+/// all threads at once, then `close`: asserts that every packet arrived
+/// intact and in its thread's order, and that exactly the bytes sent were
+/// written; returns the counters.
+pub fn verified_burst(
+    lesson: Lesson,
+    threads: usize,
+    per_thread: u32,
+    payload: usize,
+) -> StatsSnapshot {
+    let total = threads as u64 * u64::from(per_thread);
+    let (server, client) = pair();
+    let path = start(lesson, &server);
+    let receiver = spawn_receiver(client, threads, payload, total);
+    send_from_threads(path.as_ref(), threads, per_thread, payload);
+    path.close();
+    // The verifier checks, per packet: whole, right length, no foreign
+    // bytes, and the next sequence number of its sender.
+    assert_received(receiver, total);
+    let stats = path.stats();
+    assert_eq!(stats.sends, total);
+    assert_eq!(stats.bytes_written, total * (payload as u64 + 2));
+    stats
+}
+
 /// Sends packets `seqs` of sender `sender` from this thread.
 pub fn send_seqs(path: &dyn SendPath, sender: u16, seqs: std::ops::Range<u32>, payload: usize) {
     for seq in seqs {
