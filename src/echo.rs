@@ -538,31 +538,25 @@ impl Client {
 
     /// For a server that is shutting down: waits for its end of stream
     /// (every echo must have arrived before it), then hangs up.
-    pub fn finish_after_server_closes(mut self) -> io::Result<ClientReport> {
-        let mut rest = Vec::new();
-        self.stream.read_to_end(&mut rest)?;
-        if !rest.is_empty() || self.buffer.unread() > 0 {
-            return Err(invalid(format!(
-                "{} unexpected bytes before the server's end of stream",
-                rest.len() + self.buffer.unread()
-            )));
-        }
-        Ok(ClientReport {
-            sent: self.sent,
-            echoed: self.verifier.received(),
-            payload: self.payload,
-        })
+    pub fn finish_after_server_closes(self) -> io::Result<ClientReport> {
+        self.report_at_end_of_stream("before the server's end of stream")
     }
 
     /// Says goodbye: shuts the write half, checks that nothing more than
     /// the expected echoes arrives before the server closes, and reports.
-    pub fn finish(mut self) -> io::Result<ClientReport> {
+    pub fn finish(self) -> io::Result<ClientReport> {
         self.stream.shutdown(Shutdown::Write)?;
+        self.report_at_end_of_stream("after the last echo")
+    }
+
+    /// Reads to the end of the stream: any byte still arriving (or left
+    /// unread) is an error, described as arriving `when`. Then reports.
+    fn report_at_end_of_stream(mut self, when: &str) -> io::Result<ClientReport> {
         let mut rest = Vec::new();
         self.stream.read_to_end(&mut rest)?;
         if !rest.is_empty() || self.buffer.unread() > 0 {
             return Err(invalid(format!(
-                "{} unexpected bytes after the last echo",
+                "{} unexpected bytes {when}",
                 rest.len() + self.buffer.unread()
             )));
         }

@@ -100,6 +100,20 @@ pub fn assert_delivered_exactly_once_in_order(got: &[(u8, u8)], sent: &[Vec<u8>]
     }
 }
 
+/// Inside a loom model: the sink `model` describes, `start`'s lesson on it,
+/// and the sleep check if `model` asks for it. Bind them in this order:
+/// the guard must outlive the lesson (variables drop in reverse).
+pub fn start_model(
+    start: Start,
+    model: Model,
+) -> (Option<CheckGuard>, MemorySink, Arc<Box<dyn SendPath>>) {
+    let sink = MemorySink::with_try_write(model.try_write);
+    let wire = Wire::new(sink.clone());
+    let check = (model.sleep_check == SleepCheck::On)
+        .then(|| check_writer_never_sleeps_on_queued_packets(wire.handle()));
+    (check, sink, Arc::new(start(wire)))
+}
+
 /// Scenario 1 — producers, then quiet. `packets[p]` producers send their
 /// packets (none fails: nothing closes yet). Then, with no further send and
 /// no close, the main thread waits until every packet has reached the sink.
@@ -139,11 +153,7 @@ pub fn producers_then_quiet_on(
     model: Model,
 ) {
     builder.check(move || {
-        let sink = MemorySink::with_try_write(model.try_write);
-        let wire = Wire::new(sink.clone());
-        let _check = (model.sleep_check == SleepCheck::On)
-            .then(|| check_writer_never_sleeps_on_queued_packets(wire.handle()));
-        let path = Arc::new(start(wire));
+        let (_check, sink, path) = start_model(start, model);
 
         let producers: Vec<_> = (0..packets.len() as u8)
             .map(|producer| {
@@ -186,11 +196,7 @@ pub fn close_races_producers(start: Start, packets: &'static [u8]) {
 /// [`close_races_producers`] against a given model.
 pub fn close_races_producers_on(start: Start, packets: &'static [u8], model: Model) {
     builder().check(move || {
-        let sink = MemorySink::with_try_write(model.try_write);
-        let wire = Wire::new(sink.clone());
-        let _check = (model.sleep_check == SleepCheck::On)
-            .then(|| check_writer_never_sleeps_on_queued_packets(wire.handle()));
-        let path = Arc::new(start(wire));
+        let (_check, sink, path) = start_model(start, model);
 
         let producers: Vec<_> = (0..packets.len() as u8)
             .map(|producer| {
@@ -232,11 +238,7 @@ pub fn close_races_producers_on(start: Start, packets: &'static [u8], model: Mod
 /// accepted ones, and delivered + dropped = accepted. No frame is torn.
 pub fn abort_races_producers_on(start: Start, packets: &'static [u8], model: Model) {
     builder().check(move || {
-        let sink = MemorySink::with_try_write(model.try_write);
-        let wire = Wire::new(sink.clone());
-        let _check = (model.sleep_check == SleepCheck::On)
-            .then(|| check_writer_never_sleeps_on_queued_packets(wire.handle()));
-        let path = Arc::new(start(wire));
+        let (_check, sink, path) = start_model(start, model);
 
         let producers: Vec<_> = (0..packets.len() as u8)
             .map(|producer| {
