@@ -2,7 +2,7 @@
 //! code path as `servercore compare`: 32-byte payloads from 4 senders, and
 //! 4 KiB payloads from 1 sender, on one loopback connection, with the
 //! ceiling (a pre-built stream in 64 KiB writes) alongside; and the
-//! batched lessons at 4 KiB from 1 sender again, under lesson 08's 1 MiB
+//! batched lessons at 4 KiB from 1 sender again, under lesson 10's 1 MiB
 //! queue limit (`compare --queue-limit 1048576`), where bounding the queue
 //! keeps the memory in cache and more than doubled their rate in `compare`.
 //!

@@ -23,7 +23,7 @@ use std::time::Instant;
 
 use servercore::Lesson;
 use servercore::echo::{self, Client, ServerConfig};
-use servercore::lessons::lesson09_shutdown::thread_count;
+use servercore::lessons::lesson11_shutdown::thread_count;
 use servercore::sync::THREAD_STACK_SIZE;
 
 const CLIENT_THREADS: usize = 20;

@@ -6,7 +6,7 @@
 # then its output, so the numbers can be put next to the book's.
 #
 #   scripts/remeasure.sh                 # every table (about 10 minutes on 2 cores)
-#   scripts/remeasure.sh 08-backpressure # only the commands whose file:line:text contains this
+#   scripts/remeasure.sh 10-backpressure # only the commands whose file:line:text contains this
 #   scripts/remeasure.sh --list          # only list the commands
 #
 # Absolute rates differ from machine to machine and from run to run: compare

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Lesson 10's comparison at scale: for each room size and lesson, a fresh
+# Lesson 12's comparison at scale: for each room size and lesson, a fresh
 # `servercore room` process and one `servercore bots` run against it, both
 # under /usr/bin/time -v. Prints, per run, the bots' JSON line and one line
 # of process costs (peak threads sampled from /proc, max RSS, context switches).

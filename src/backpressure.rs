@@ -1,4 +1,4 @@
-//! Backpressure: a limit on the bytes a session may have queued (lesson 08).
+//! Backpressure: a limit on the bytes a session may have queued (lesson 10).
 //!
 //! Without a limit, a peer that stops reading lets the send queue grow until
 //! the process runs out of memory: the C# original's `_sendQueue` is
@@ -21,7 +21,7 @@
 //! accepted) for every single packet the writer takes off.
 //!
 //! The lessons with a queue (03, 04, 05) call a `QueueLimit` at three
-//! points, each marked `// New (lesson 08):`:
+//! points, each marked `// New (lesson 10):`:
 //!
 //! 1. [`admit`](QueueLimit::admit) at the top of `send`, **before** taking
 //!    the queue lock: a blocked sender holds no lesson lock, so the writer
@@ -177,7 +177,7 @@ impl QueueLimit {
     pub fn admit(&self, packet: Packet) -> Result<Packet, SendError> {
         if self.is_unlimited() {
             // No limit, nothing to count: no second lock per send, so a
-            // lesson without a limit costs what it cost before lesson 08.
+            // lesson without a limit costs what it cost before lesson 10.
             return Ok(packet);
         }
         let len = packet.len();

@@ -1,4 +1,4 @@
-//! `servercore bots`: players for the broadcast room (lesson 10), each one
+//! `servercore bots`: players for the broadcast room (lesson 12), each one
 //! checking every broadcast it gets.
 //!
 //! One run ([`run`]):
@@ -26,7 +26,7 @@
 //!    broadcast**. Then every player disconnects.
 //!
 //! The room's counters reach the bots in-band (the STATS packet of
-//! [`crate::lessons::lesson10_room`] module), so the room process
+//! [`crate::lessons::lesson12_room`] module), so the room process
 //! needs no shutdown hook and one room can serve several runs in a row. It
 //! assumes the bots are alone in the room during a run.
 
@@ -38,7 +38,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::lessons::lesson10_room::{self, POSITION, PositionUpdate, RoomStats, STATS};
+use crate::lessons::lesson12_room::{self, POSITION, PositionUpdate, RoomStats, STATS};
 use crate::net::{self, SocketOptions};
 use crate::packet::{HEADER_LEN, MAX_PACKET_LEN, RecvBuffer};
 use std::sync::Arc;
@@ -578,7 +578,7 @@ fn ask_stats(
     timeout: Duration,
 ) -> io::Result<RoomStats> {
     let mut writer = stream;
-    writer.write_all(lesson10_room::stats_request().as_bytes())?;
+    writer.write_all(lesson12_room::stats_request().as_bytes())?;
     match events.recv_timeout(timeout) {
         Ok(Event::Stats(stats)) => Ok(stats),
         Ok(Event::Finished) => Err(io::Error::other("a player gave up while waiting for stats")),

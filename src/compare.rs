@@ -95,7 +95,7 @@ pub struct RunOptions {
     /// Latency mode: packets per second *per sender*, paced by deadlines,
     /// each stamped with its send time. `None`: send as fast as possible.
     pub rate: Option<u64>,
-    /// Lesson 08's queue limit in bytes, with [`Policy::Block`]: a sender
+    /// Lesson 10's queue limit in bytes, with [`Policy::Block`]: a sender
     /// waits once this much is queued, until the writer drains half of it.
     /// `None`: unlimited, as lessons 03–06 and 11 are first taught. Lessons
     /// 01 and 02 have no queue and ignore it.

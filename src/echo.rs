@@ -2,7 +2,7 @@
 //!
 //! The server sends every packet a client sends back to it, on the same
 //! session, through the chosen lesson's send path. It is the test bench of
-//! lessons 07–09: it must survive hostile clients (bad sizes, truncated
+//! lessons 09–11: it must survive hostile clients (bad sizes, truncated
 //! packets, resets, clients that never read, panicking handlers) while
 //! every well-behaved client gets every echo, and it must shut down cleanly.
 //!

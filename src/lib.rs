@@ -19,11 +19,11 @@
 //!   - [`lessons::lesson04_batched_writer`]: the whole queue in one `write_vectored`;
 //!   - [`lessons::lesson05_channel_writer`]: the same on `crossbeam-channel`;
 //!   - [`lessons::lesson06_send_buffers`]: packets serialized into reused per-thread chunks;
-//!   - [`lessons::lesson07_framing`]: the size header and bad input;
-//!   - [`lessons::lesson08_backpressure`]: queue limits for slow readers;
-//!   - [`lessons::lesson09_shutdown`]: close flushes, disconnect aborts, threads joined;
-//!   - [`lessons::lesson10_room`]: the broadcast room, on any lesson's send path;
-//!   - [`lessons::lesson11_direct_path`]: write from the caller while idle, batch under load.
+//!   - [`lessons::lesson09_framing`]: the size header and bad input;
+//!   - [`lessons::lesson10_backpressure`]: queue limits for slow readers;
+//!   - [`lessons::lesson11_shutdown`]: close flushes, disconnect aborts, threads joined;
+//!   - [`lessons::lesson12_room`]: the broadcast room, on any lesson's send path;
+//!   - [`lessons::lesson07_direct_path`]: write from the caller while idle, batch under load.
 //!
 //! The plumbing the lessons share (read when a lesson points to it):
 //!
@@ -33,7 +33,7 @@
 //! * [`stats`] — the counters: sends, write calls, bytes, wake-ups, batches;
 //! * [`session`] — [`Session`]: reader thread, handler callbacks, disconnect-once;
 //! * [`net`] — listening, connecting, socket options (`socket2`);
-//! * [`backpressure`] — the queue limit: water marks, block / reject / evict (lesson 08);
+//! * [`backpressure`] — the queue limit: water marks, block / reject / evict (lesson 10);
 //! * [`echo`] — the echo server and client behind `servercore serve` / `client`;
 //! * [`sync`] — the `Mutex`/`Condvar`/`Arc`/`thread` the lessons use;
 //! * [`workload`] — test traffic that says who sent it, and its verifier;

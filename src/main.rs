@@ -30,7 +30,7 @@ use servercore::compare::{self, RunOptions, Subject, Summary, Workload};
 static ALLOC: CountingAlloc = CountingAlloc;
 use servercore::bots::{self, BotsConfig};
 use servercore::echo::{self, ServerConfig};
-use servercore::lessons::lesson10_room::RoomServer;
+use servercore::lessons::lesson12_room::RoomServer;
 use servercore::net::SocketOptions;
 use servercore::packet::{HEADER_LEN, MAX_PACKET_LEN};
 use servercore::{Backpressure, Lesson, Policy};
@@ -54,10 +54,10 @@ enum Command {
     Serve(ServeArgs),
     /// An echo client: sends numbered packets, verifies every echo, prints what it saw.
     Client(ClientArgs),
-    /// Lesson 10: a broadcast room. Every position update a player sends goes
+    /// Lesson 12: a broadcast room. Every position update a player sends goes
     /// to every player. Prints `listening on IP:PORT` first; runs until killed.
     Room(RoomArgs),
-    /// Lesson 10: N players for a room, each sending R updates/s for S seconds
+    /// Lesson 12: N players for a room, each sending R updates/s for S seconds
     /// and checking every broadcast it receives.
     Bots(BotsArgs),
 }
@@ -165,7 +165,7 @@ struct CompareArgs {
     /// Latency mode: packets per second per sender, paced by deadlines; reports p50/p99/p99.9.
     #[arg(long)]
     rate: Option<u64>,
-    /// Lesson 08's queue limit in bytes (block policy) for every lesson
+    /// Lesson 10's queue limit in bytes (block policy) for every lesson
     /// with a queue; unlimited when not given.
     #[arg(long, value_name = "BYTES")]
     queue_limit: Option<usize>,

@@ -26,7 +26,7 @@
 //! * **A slow reader cannot eat memory**: the send path's queue is limited
 //!   ([`SessionConfig::backpressure`]); under the disconnect policy the
 //!   session ends with [`DisconnectReason::SlowReader`].
-//! * **Close flushes, disconnect aborts** (lesson 09): [`Session::close`]
+//! * **Close flushes, disconnect aborts** (lesson 11): [`Session::close`]
 //!   sends what is queued, then shuts the write half; [`Session::disconnect`]
 //!   drops what is queued and says how many packets it dropped. Both are
 //!   idempotent, and after either `send` gives the packet back.
@@ -136,7 +136,7 @@ pub struct SessionConfig {
     /// The largest packet the reader accepts (header included); larger
     /// declared sizes are bad input. At most 65,535, the format's limit.
     pub max_packet: usize,
-    /// The send queue's limit and policy (lesson 08); lessons 01 and 02
+    /// The send queue's limit and policy (lesson 10); lessons 01 and 02
     /// have no queue and ignore it.
     pub backpressure: Backpressure,
 }

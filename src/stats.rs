@@ -9,7 +9,7 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// Live counters of one session's send path. Every field only ever grows,
-/// except the two gauges `queued_bytes` and `blocked_sends` (lesson 08).
+/// except the two gauges `queued_bytes` and `blocked_sends` (lesson 10).
 #[derive(Debug, Default)]
 pub struct SendStats {
     /// Packets accepted by `send` (a send that returned `Ok`).

@@ -15,7 +15,7 @@
 //! installed by the test (`loom_check::before_wait`) right before a thread
 //! blocks. The loom tests use it to assert that the writer never goes to
 //! sleep while packets are still queued: the stranded packet of
-//! `lessons/03-stranded-packet.md`.
+//! `lessons/03b-stranded-packet.md`.
 //!
 //! A poisoned lock means another thread panicked while holding it; the
 //! lessons `unwrap()` the lock result on purpose: the state a panicking

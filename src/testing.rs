@@ -86,7 +86,7 @@ impl Gate {
 /// passes it to the real socket behind.
 ///
 /// Its `try_write` keeps the trait's default, `WouldBlock`: a write that
-/// cannot block cannot wait at a gate either, so lesson 11 behind a gate
+/// cannot block cannot wait at a gate either, so lesson 07 behind a gate
 /// always hands its packets to the writer thread, and the gate holds that.
 pub struct GatedSink<S: Sink> {
     /// The real sink (a `TcpStream` in the tests).
@@ -126,7 +126,7 @@ impl<S: Sink> Sink for GatedSink<S> {
 /// lesson's socket anywhere else: every lesson, example and socket test
 /// writes to real TCP.
 ///
-/// Its [`Sink::try_write`] (the write that cannot block, lesson 11) does
+/// Its [`Sink::try_write`] (the write that cannot block, lesson 07) does
 /// what [`TryWrite`] says: take everything, take a few bytes, or would block.
 ///
 /// Clones share the same record: keep one, give one to the [`Wire`](crate::Wire).
@@ -139,7 +139,7 @@ pub struct MemorySink {
 
 /// What [`MemorySink`]'s `try_write` does: the three answers a real
 /// socket's `send(MSG_DONTWAIT)` can give, one chosen per sink so that a
-/// model check explores each hand-over of lesson 11.
+/// model check explores each hand-over of lesson 07.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum TryWrite {
     /// Takes every byte, as a socket with room in its send buffer does.

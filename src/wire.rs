@@ -36,7 +36,7 @@ pub trait Sink: Send + Sync + 'static {
     /// One `write(2)` that never blocks: takes what fits in the socket
     /// buffer now, or fails with `WouldBlock`. A sink that cannot do that
     /// keeps this default, which always says `WouldBlock`, so a caller
-    /// falls back to a blocking path (lesson 11 hands over to its writer).
+    /// falls back to a blocking path (lesson 07 hands over to its writer).
     fn try_write(&self, _buf: &[u8]) -> io::Result<usize> {
         Err(io::ErrorKind::WouldBlock.into())
     }

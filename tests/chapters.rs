@@ -706,7 +706,7 @@ fn heading_anchors(text: &str) -> Vec<String> {
 
 #[test]
 fn heading_anchors_follow_github() {
-    let text = "# Lesson 11 — The direct path\n## Two modes at 4 × 32 B\n## Run it\n## Run it\n```text\n# not a heading\n```\n## `send` and C#\n";
+    let text = "# Lesson 07 — The direct path\n## Two modes at 4 × 32 B\n## Run it\n## Run it\n```text\n# not a heading\n```\n## `send` and C#\n";
     assert_eq!(
         heading_anchors(text),
         [

@@ -102,7 +102,7 @@ contract!(
     short_writes_resume_mid_packet
 );
 contract!(
-    lesson11_direct_path,
+    lesson07_direct_path,
     Lesson::DirectPath,
     eight_threads_in_order,
     small_socket_buffers_and_a_late_reader,

@@ -1,4 +1,4 @@
-//! Fuzz target: the receive buffer (lesson 07's decoder) on arbitrary bytes,
+//! Fuzz target: the receive buffer (lesson 09's decoder) on arbitrary bytes,
 //! cut into arbitrary read sizes.
 //!
 //! ```text

@@ -30,10 +30,10 @@
 //!                     └────────────────────────────────────────────────────────────┘
 //! ```
 //!
-//! **Later lessons add** (marked `// New (lesson 08):` / `// New (lesson 09):`):
+//! **Later lessons add** (marked `// New (lesson 10):` / `// New (lesson 11):`):
 //! a queue limit, checked by `admit` at the top of `send` and given back by
-//! `release` after each write (lesson 08, `crate::backpressure`), and a
-//! small, stated thread stack (lesson 09).
+//! `release` after each write (lesson 10, `crate::backpressure`), and a
+//! small, stated thread stack (lesson 11).
 
 use std::collections::VecDeque;
 
@@ -63,7 +63,7 @@ struct Shared {
     pending_or_closed: Condvar,
     /// The wire's counters (the wire itself belongs to the writer thread).
     counters: WireHandle,
-    // New (lesson 08): the queued bytes and what to do when there are too many.
+    // New (lesson 10): the queued bytes and what to do when there are too many.
     /// Admits packets under the session's queue limit; has its own lock,
     /// never taken while `state` is held.
     limit: QueueLimit,
@@ -91,7 +91,7 @@ impl SendQueue {
         SendQueue::with_limit(wire, Backpressure::unlimited())
     }
 
-    // New (lesson 08): the same, with a queue limit.
+    // New (lesson 10): the same, with a queue limit.
     /// Starts the writer thread on `wire`, with a queue limit.
     pub fn with_limit(wire: Wire, limit: Backpressure) -> SendQueue {
         let shared = Arc::new(Shared {
@@ -102,12 +102,12 @@ impl SendQueue {
             }),
             pending_or_closed: Condvar::new(),
             counters: wire.handle(),
-            limit: QueueLimit::new(limit, wire.handle()), // New (lesson 08)
+            limit: QueueLimit::new(limit, wire.handle()), // New (lesson 10)
         });
         let writer_shared = Arc::clone(&shared);
         let writer = thread::Builder::new()
             .name("writer".into())
-            .stack_size(THREAD_STACK_SIZE) // New (lesson 09): 2,000 threads must fit
+            .stack_size(THREAD_STACK_SIZE) // New (lesson 11): 2,000 threads must fit
             .spawn(move || run_writer(&writer_shared, &wire))
             .expect("failed to spawn the writer thread");
         SendQueue {
@@ -127,9 +127,9 @@ impl SendQueue {
             VecDeque::new()
         };
         drop(state);
-        let dropped = self.shared.limit.forget(dropped); // New (lesson 08): their bytes leave the count
+        let dropped = self.shared.limit.forget(dropped); // New (lesson 10): their bytes leave the count
         self.shared.pending_or_closed.notify_one();
-        self.shared.limit.close(); // New (lesson 08): wake senders blocked on the limit
+        self.shared.limit.close(); // New (lesson 10): wake senders blocked on the limit
         if let Some(writer) = self.writer.lock().unwrap().take() {
             let _ = writer.join(); // a panicking writer has already reported itself
         }
@@ -140,14 +140,14 @@ impl SendQueue {
 impl SendPath for SendQueue {
     // ANCHOR: send
     fn send(&self, packet: Packet) -> Result<(), SendError> {
-        // New (lesson 08): room under the queue limit first. This may wait
+        // New (lesson 10): room under the queue limit first. This may wait
         // (block), refuse (reject) or evict (disconnect); it takes only the
         // limit's own lock, so a waiting sender never holds the queue lock.
         let packet = self.shared.limit.admit(packet)?;
         let mut state = self.shared.state.lock().unwrap();
         if state.closed {
-            drop(state); // New (lesson 08): the limit's lock is never taken under this one
-            self.shared.limit.release(packet.len()); // New (lesson 08): never queued
+            drop(state); // New (lesson 10): the limit's lock is never taken under this one
+            self.shared.limit.release(packet.len()); // New (lesson 10): never queued
             return Err(SendError::Closed(packet));
         }
         state.queue.push_back(packet);
@@ -215,7 +215,7 @@ fn run_writer(shared: &Shared, wire: &Wire) {
         wire.stats().count_batch(1);
         log::trace!("write: 1 packet, {} bytes", packet.len());
         let written = wire.write_all(packet.as_bytes());
-        shared.limit.release(packet.len()); // New (lesson 08): these bytes left the queue
+        shared.limit.release(packet.len()); // New (lesson 10): these bytes left the queue
 
         state = shared.state.lock().unwrap();
         if let Err(error) = written {
@@ -223,8 +223,8 @@ fn run_writer(shared: &Shared, wire: &Wire) {
             state.pending = false;
             let dropped = std::mem::take(&mut state.queue);
             drop(state);
-            let dropped = shared.limit.forget(dropped); // New (lesson 08): their bytes leave the count
-            shared.limit.close(); // New (lesson 08): wake senders blocked on the limit
+            let dropped = shared.limit.forget(dropped); // New (lesson 10): their bytes leave the count
+            shared.limit.close(); // New (lesson 10): wake senders blocked on the limit
             log::debug!("writer: write failed, {dropped} queued packets dropped");
             wire.fail(error);
             return;

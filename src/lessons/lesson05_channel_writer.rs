@@ -25,10 +25,10 @@
 //! guarantees as lesson 04 — 101 packets in exactly 2 write calls when the
 //! writer is held on a gate, partial writes and more than 1,024 slices.
 //!
-//! **Later lessons add** (marked `// New (lesson 08):` / `// New (lesson 09):`):
+//! **Later lessons add** (marked `// New (lesson 10):` / `// New (lesson 11):`):
 //! a queue limit, checked by `admit` at the top of `send` and given back by
-//! `release` after each write (lesson 08, `crate::backpressure`), and a
-//! small, stated thread stack (lesson 09).
+//! `release` after each write (lesson 10, `crate::backpressure`), and a
+//! small, stated thread stack (lesson 11).
 
 use std::io::{self, IoSlice};
 use std::sync::RwLock;
@@ -63,7 +63,7 @@ pub struct ChannelWriter {
     /// true once `abort` ran: the writer drops what it drains instead of writing.
     aborted: Arc<AtomicBool>,
     // ANCHOR_END: state
-    // New (lesson 08): the queued bytes and what to do when there are too many.
+    // New (lesson 10): the queued bytes and what to do when there are too many.
     /// Admits packets under the session's queue limit; shared with the
     /// writer, which releases what it wrote.
     limit: Arc<QueueLimit>,
@@ -80,11 +80,11 @@ impl ChannelWriter {
         ChannelWriter::with_limit(wire, Backpressure::unlimited())
     }
 
-    // New (lesson 08): the same, with a queue limit.
+    // New (lesson 10): the same, with a queue limit.
     /// Starts the writer thread on `wire`, with a queue limit.
     pub fn with_limit(wire: Wire, limit: Backpressure) -> ChannelWriter {
         let (sender, receiver) = crossbeam_channel::unbounded();
-        let limit = Arc::new(QueueLimit::new(limit, wire.handle())); // New (lesson 08)
+        let limit = Arc::new(QueueLimit::new(limit, wire.handle())); // New (lesson 10)
         let writer_parked = Arc::new(AtomicBool::new(false));
         let aborted = Arc::new(AtomicBool::new(false));
         let counters = wire.handle();
@@ -94,7 +94,7 @@ impl ChannelWriter {
             let limit = Arc::clone(&limit);
             thread::Builder::new()
                 .name("writer".into())
-                .stack_size(THREAD_STACK_SIZE) // New (lesson 09): 2,000 threads must fit
+                .stack_size(THREAD_STACK_SIZE) // New (lesson 11): 2,000 threads must fit
                 .spawn(move || run_writer(&receiver, &writer_parked, &aborted, &limit, &wire))
                 .expect("failed to spawn the writer thread")
         };
@@ -112,7 +112,7 @@ impl ChannelWriter {
     /// the writer. Returns the packets the writer dropped.
     fn shut(&self) -> usize {
         self.sender.write().unwrap().take();
-        self.limit.close(); // New (lesson 08): wake senders blocked on the limit
+        self.limit.close(); // New (lesson 10): wake senders blocked on the limit
         match self.writer.lock().unwrap().take() {
             Some(writer) => writer.join().unwrap_or(0), // a panicking writer has already reported itself
             None => 0,
@@ -123,19 +123,19 @@ impl ChannelWriter {
 impl SendPath for ChannelWriter {
     // ANCHOR: send
     fn send(&self, packet: Packet) -> Result<(), SendError> {
-        // New (lesson 08): room under the queue limit first (may wait, refuse
+        // New (lesson 10): room under the queue limit first (may wait, refuse
         // or evict), before the channel's lock is taken.
         let packet = self.limit.admit(packet)?;
         // New: no queue lock, no pending flag: the channel does both.
         let sender = self.sender.read().unwrap();
         let Some(sender) = sender.as_ref() else {
-            self.limit.release(packet.len()); // New (lesson 08): never queued
+            self.limit.release(packet.len()); // New (lesson 10): never queued
             return Err(SendError::Closed(packet));
         };
         // An unbounded channel's send fails only when the receiver is gone
         // (the writer stopped after a write error): the packet comes back.
         sender.send(packet).map_err(|e| {
-            self.limit.release(e.0.len()); // New (lesson 08): never queued
+            self.limit.release(e.0.len()); // New (lesson 10): never queued
             SendError::Closed(e.0)
         })?;
         self.counters.stats().count_send();
@@ -182,7 +182,7 @@ fn run_writer(
     receiver: &Receiver<Packet>,
     parked: &AtomicBool,
     aborted: &AtomicBool,
-    limit: &QueueLimit, // New (lesson 08)
+    limit: &QueueLimit, // New (lesson 10)
     wire: &Wire,
 ) -> usize {
     let mut batch: Vec<Packet> = Vec::new();
@@ -198,7 +198,7 @@ fn run_writer(
         batch.extend(receiver.try_iter().take(MAX_BATCH - 1));
         if aborted.load(Ordering::Acquire) {
             // `abort` dropped the Sender first, so nothing new arrives.
-            // New (lesson 08): their bytes leave the count.
+            // New (lesson 10): their bytes leave the count.
             let dropped = limit.forget(batch.drain(..).chain(receiver.try_iter()));
             log::debug!("writer: aborted, {dropped} queued packets dropped");
             return dropped;
@@ -208,12 +208,12 @@ fn run_writer(
         log::trace!("write: {} packets, {bytes} bytes", batch.len());
         let written = write_batch(wire, &batch);
         batch.clear(); // drops the packets, keeps the capacity
-        limit.release(bytes); // New (lesson 08): these bytes left the queue
+        limit.release(bytes); // New (lesson 10): these bytes left the queue
         if let Err(error) = written {
-            limit.close(); // New (lesson 08): wake senders blocked on the limit
+            limit.close(); // New (lesson 10): wake senders blocked on the limit
             // Returning drops the only Receiver: from then on every send
             // fails and gives its packet back.
-            let dropped = limit.forget(receiver.try_iter()); // New (lesson 08): their bytes leave the count
+            let dropped = limit.forget(receiver.try_iter()); // New (lesson 10): their bytes leave the count
             log::debug!("writer: write failed, {dropped} queued packets dropped");
             wire.fail(error);
             return dropped;

@@ -63,7 +63,7 @@ struct Shared {
     pending_or_closed: Condvar,
     /// The wire's counters (the wire itself belongs to the writer thread).
     counters: WireHandle,
-    // New (lesson 08): the queued bytes and what to do when there are too many.
+    // New (lesson 10): the queued bytes and what to do when there are too many.
     /// Admits packets under the session's queue limit; has its own lock,
     /// never taken while `state` is held.
     limit: QueueLimit,
@@ -96,7 +96,7 @@ impl SendBuffers {
         SendBuffers::with_limit(wire, Backpressure::unlimited())
     }
 
-    // New (lesson 08): the same, with a queue limit.
+    // New (lesson 10): the same, with a queue limit.
     /// Starts the writer thread on `wire`, with a queue limit.
     pub fn with_limit(wire: Wire, limit: Backpressure) -> SendBuffers {
         let shared = Arc::new(Shared {
@@ -108,12 +108,12 @@ impl SendBuffers {
             }),
             pending_or_closed: Condvar::new(),
             counters: wire.handle(),
-            limit: QueueLimit::new(limit, wire.handle()), // New (lesson 08)
+            limit: QueueLimit::new(limit, wire.handle()), // New (lesson 10)
         });
         let writer_shared = Arc::clone(&shared);
         let writer = thread::Builder::new()
             .name("writer".into())
-            .stack_size(THREAD_STACK_SIZE) // New (lesson 09): 2,000 threads must fit
+            .stack_size(THREAD_STACK_SIZE) // New (lesson 11): 2,000 threads must fit
             .spawn(move || run_writer(&writer_shared, &wire))
             .expect("failed to spawn the writer thread");
         SendBuffers {
@@ -156,9 +156,9 @@ impl SendBuffers {
             Vec::new()
         };
         drop(state);
-        let dropped = self.shared.limit.forget(dropped); // New (lesson 08): their bytes leave the count
+        let dropped = self.shared.limit.forget(dropped); // New (lesson 10): their bytes leave the count
         self.shared.pending_or_closed.notify_one();
-        self.shared.limit.close(); // New (lesson 08): wake senders blocked on the limit
+        self.shared.limit.close(); // New (lesson 10): wake senders blocked on the limit
         if let Some(writer) = self.writer.lock().unwrap().take() {
             let _ = writer.join(); // a panicking writer has already reported itself
         }
@@ -169,13 +169,13 @@ impl SendBuffers {
 impl SendPath for SendBuffers {
     // ANCHOR: send
     fn send(&self, packet: Packet) -> Result<(), SendError> {
-        // New (lesson 08): room under the queue limit first (may wait,
+        // New (lesson 10): room under the queue limit first (may wait,
         // refuse or evict); it never holds the queue lock while it waits.
         let packet = self.shared.limit.admit(packet)?;
         let mut state = self.shared.state.lock().unwrap();
         if state.closed {
-            drop(state); // New (lesson 08): the limit's lock is never taken under this one
-            self.shared.limit.release(packet.len()); // New (lesson 08): never queued
+            drop(state); // New (lesson 10): the limit's lock is never taken under this one
+            self.shared.limit.release(packet.len()); // New (lesson 10): never queued
             return Err(SendError::Closed(packet));
         }
         state.queue.push(packet);
@@ -258,7 +258,7 @@ fn run_writer(shared: &Shared, wire: &Wire) {
         // packets releases their slices; once a chunk has no slice left,
         // the thread that filled it reuses it instead of allocating.
         batch.clear(); // drops the packets, keeps the capacity
-        shared.limit.release(bytes); // New (lesson 08): these bytes left the queue
+        shared.limit.release(bytes); // New (lesson 10): these bytes left the queue
 
         state = shared.state.lock().unwrap();
         if let Err(error) = written {
@@ -266,8 +266,8 @@ fn run_writer(shared: &Shared, wire: &Wire) {
             state.pending = false;
             let dropped = std::mem::take(&mut state.queue);
             drop(state);
-            let dropped = shared.limit.forget(dropped); // New (lesson 08): their bytes leave the count
-            shared.limit.close(); // New (lesson 08): wake senders blocked on the limit
+            let dropped = shared.limit.forget(dropped); // New (lesson 10): their bytes leave the count
+            shared.limit.close(); // New (lesson 10): wake senders blocked on the limit
             log::debug!("writer: write failed, {dropped} queued packets dropped");
             wire.fail(error);
             return;

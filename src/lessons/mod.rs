@@ -8,13 +8,13 @@
 //! | 04 | [`lesson04_batched_writer`] | the writer drains the whole queue into one `write_vectored` |
 //! | 05 | [`lesson05_channel_writer`] | the same writer on `crossbeam-channel` |
 //! | 06 | [`lesson06_send_buffers`] | lesson 04's writer, packets serialized into reused per-thread chunks |
-//! | 07 | [`lesson07_framing`] | the size header and bad input: limits, truncation, the C# size-0 spin |
-//! | 08 | [`lesson08_backpressure`] | queue limits with water marks: block, reject or evict |
-//! | 09 | [`lesson09_shutdown`] | close flushes, disconnect aborts, threads joined |
-//! | 10 | [`lesson10_room`] | the broadcast room: any lesson's send path, `N` players, `N²` deliveries |
-//! | 11 | [`lesson11_direct_path`] | write from the caller while idle, batch under load |
+//! | 07 | [`lesson09_framing`] | the size header and bad input: limits, truncation, the C# size-0 spin |
+//! | 08 | [`lesson10_backpressure`] | queue limits with water marks: block, reject or evict |
+//! | 09 | [`lesson11_shutdown`] | close flushes, disconnect aborts, threads joined |
+//! | 10 | [`lesson12_room`] | the broadcast room: any lesson's send path, `N` players, `N²` deliveries |
+//! | 11 | [`lesson07_direct_path`] | write from the caller while idle, batch under load |
 //!
-//! Lessons 07–09 are about the session around the send path, not a new
+//! Lessons 09–11 are about the session around the send path, not a new
 //! send path: they are not [`Lesson`] variants. Their mechanisms live in the
 //! plumbing ([`crate::packet`], [`crate::backpressure`], [`crate::session`],
 //! [`crate::echo`]); their modules here tell the story and hold the contrast.
@@ -23,7 +23,7 @@
 //! changed from the lesson before is marked `// New:`. Diff two neighbours
 //! to see exactly one idea.
 //!
-//! Lesson 10 is not another send path (it is not a [`Lesson`] variant): it
+//! Lesson 12 is not another send path (it is not a [`Lesson`] variant): it
 //! is a broadcast room that runs on top of whichever lesson's send path you
 //! choose.
 
@@ -40,17 +40,17 @@ pub mod lesson03_send_queue;
 pub mod lesson04_batched_writer;
 pub mod lesson05_channel_writer;
 pub mod lesson06_send_buffers;
-pub mod lesson07_framing;
-pub mod lesson08_backpressure;
-pub mod lesson09_shutdown;
-pub mod lesson10_room;
-pub mod lesson11_direct_path;
+pub mod lesson09_framing;
+pub mod lesson10_backpressure;
+pub mod lesson11_shutdown;
+pub mod lesson12_room;
+pub mod lesson07_direct_path;
 
 // WRONG on purpose: lesson 03 with the stranded-packet bug, kept as teaching
-// code for `lessons/03-stranded-packet.md`. Public only so that its loom test
+// code for `lessons/03b-stranded-packet.md`. Public only so that its loom test
 // and its example can reach it; hidden from the docs and from `Lesson`.
 #[doc(hidden)]
-pub mod broken_handoff;
+pub mod lesson03b_stranded_packet;
 
 // ANCHOR: send_path
 /// The one send-path API every lesson implements.
@@ -88,10 +88,10 @@ pub trait SendPath: Send + Sync {
 pub enum SendError {
     /// The session is closed, disconnected, or its socket failed.
     Closed(Packet),
-    /// The queue is over its limit and the policy is reject (lesson 08):
+    /// The queue is over its limit and the policy is reject (lesson 10):
     /// nothing was queued; try again once the peer has read.
     Full(Packet),
-    /// The queue is over its limit and the policy is disconnect (lesson 08):
+    /// The queue is over its limit and the policy is disconnect (lesson 10):
     /// the peer reads too slowly and its session is being evicted.
     Evicted(Packet),
 }
@@ -146,7 +146,7 @@ pub enum Lesson {
     ChannelWriter,
     /// 06: the batched writer fed from per-thread send buffers.
     SendBuffers,
-    /// 11: direct writes from the caller while idle, the batched writer under load.
+    /// 07: direct writes from the caller while idle, the batched writer under load.
     DirectPath,
 }
 
@@ -171,7 +171,7 @@ impl Lesson {
             Lesson::BatchedWriter => 4,
             Lesson::ChannelWriter => 5,
             Lesson::SendBuffers => 6,
-            Lesson::DirectPath => 11,
+            Lesson::DirectPath => 7,
         }
     }
 
@@ -222,7 +222,7 @@ impl Lesson {
         self.start_with(wire, Backpressure::unlimited())
     }
 
-    /// Starts this lesson's send path with a queue limit (lesson 08). Lessons
+    /// Starts this lesson's send path with a queue limit (lesson 10). Lessons
     /// 01 and 02 have no queue and ignore it: their callers block in the
     /// kernel when the socket buffer is full.
     pub fn start_with(self, wire: Wire, limit: Backpressure) -> Box<dyn SendPath> {
@@ -239,7 +239,7 @@ impl Lesson {
                 Box::new(lesson06_send_buffers::SendBuffers::with_limit(wire, limit))
             }
             Lesson::DirectPath => {
-                Box::new(lesson11_direct_path::DirectPath::with_limit(wire, limit))
+                Box::new(lesson07_direct_path::DirectPath::with_limit(wire, limit))
             }
         }
     }

@@ -1,4 +1,4 @@
-//! Helpers shared by the test files of lessons 07–09.
+//! Helpers shared by the test files of lessons 09–11.
 #![allow(dead_code)] // each test file uses some of them
 
 use std::io::{self, Read};

@@ -1,4 +1,4 @@
-//! What the loom model checks of lessons 03, 04 and 11 (and of the broken
+//! What the loom model checks of lessons 03, 04 and 07 (and of the broken
 //! hand-off) share: the scenarios, the checks, and the loom configuration.
 //!
 //! Every scenario runs the lesson's own code (`Mutex`, `Condvar`, `Arc` and
@@ -129,7 +129,7 @@ pub fn producers_then_quiet(start: Start, packets: &'static [u8]) {
 /// a write that cannot block, and whether the sleep check is installed.
 #[derive(Clone, Copy, Default)]
 pub struct Model {
-    /// What the [`MemorySink`]'s `try_write` does (only lesson 11 calls it).
+    /// What the [`MemorySink`]'s `try_write` does (only lesson 07 calls it).
     pub try_write: TryWrite,
     /// Whether [`check_writer_never_sleeps_on_queued_packets`] is installed.
     pub sleep_check: SleepCheck,

@@ -1,4 +1,4 @@
-//! Lesson 08 — backpressure and slow readers: a queue cannot grow forever.
+//! Lesson 10 — backpressure and slow readers: a queue cannot grow forever.
 //!
 //! **The problem.** Lessons 03–06 and 11 queue whatever `send` is given. A peer
 //! that stops reading fills its kernel socket buffers, the writer blocks in
@@ -22,7 +22,7 @@
 //!   ([`DisconnectReason::SlowReader`](crate::session::DisconnectReason::SlowReader)).
 //!
 //! The lessons with a queue gain four calls, each marked
-//! `// New (lesson 08):` in lessons 03–06 — `admit` at the top of `send`
+//! `// New (lesson 10):` in lessons 03–06 — `admit` at the top of `send`
 //! (before the queue lock: a blocked sender never holds it), `release`
 //! after each write, `forget` for packets dropped unwritten (abort, a
 //! failed write), `close` where the queue closes. Lessons 01 and 02 have no queue: the
@@ -32,9 +32,9 @@
 //! **The cost.** A second, small lock per send (the limit's), and a policy
 //! decision the application must own: blocking spreads the slowness to the
 //! sender, rejecting loses packets, evicting loses the client. (It also
-//! buys speed with large packets: `compare --queue-limit`, chapter 08.)
+//! buys speed with large packets: `compare --queue-limit`, chapter 10.)
 //!
-//! **What the tests show** (`tests/lesson08_backpressure.rs`): for every
+//! **What the tests show** (`tests/lesson10_backpressure.rs`): for every
 //! lesson with a queue (03–06 and 11), with a client that stops reading while senders keep
 //! sending, the queued bytes never exceed the limit
 //! ([`StatsSnapshot::max_queued_bytes`](crate::StatsSnapshot::max_queued_bytes));

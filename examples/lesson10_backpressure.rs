@@ -1,4 +1,4 @@
-// cargo run --example lesson08_backpressure
+// cargo run --example lesson10_backpressure
 //
 // For each policy, lesson 04's send path with a 32 KiB queue limit on a
 // loopback connection whose client does not read at first; a sender sends

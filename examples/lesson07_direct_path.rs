@@ -1,10 +1,10 @@
-//! Lesson 11 — the direct path: write from the caller while idle, batch under load.
+//! Lesson 07 — the direct path: write from the caller while idle, batch under load.
 //!
 //! Run:
 //!
 //! ```text
-//! cargo run --example lesson11_direct_path
-//! RUST_LOG=trace cargo run --example lesson11_direct_path   # every hand-over, step by step
+//! cargo run --example lesson07_direct_path
+//! RUST_LOG=trace cargo run --example lesson07_direct_path   # every hand-over, step by step
 //! ```
 //!
 //! It prints (counts are exact for the quiet part; the busy part varies):

@@ -1,4 +1,4 @@
-//! Lesson 07: framing and bad input. Every hostile client below ends only
+//! Lesson 09: framing and bad input. Every hostile client below ends only
 //! its own session, with a clear reason, while a well-behaved client on the
 //! same server gets every one of its echoes; and the decoder survives any
 //! bytes cut any way (proptest).
@@ -12,7 +12,7 @@ use std::sync::Arc;
 use echo_support::*;
 use proptest::prelude::*;
 use servercore::echo::{Echo, Server};
-use servercore::lessons::lesson07_framing::{CsharpParse, csharp_parse};
+use servercore::lessons::lesson09_framing::{CsharpParse, csharp_parse};
 use servercore::packet::{FrameError, MAX_PACKET_LEN, RecvBuffer};
 use servercore::session::{Handler, Session};
 use servercore::{Lesson, Packet};

@@ -1,8 +1,8 @@
-//! The broken hand-off (`servercore::lessons::broken_handoff`, WRONG on
+//! The broken hand-off (`servercore::lessons::lesson03b_stranded_packet`, WRONG on
 //! purpose), model-checked with loom: the test passes because loom FINDS the
 //! stranded packet.
 //!
-//! `RUSTFLAGS="--cfg loom" cargo test --release --test loom_broken_handoff`
+//! `RUSTFLAGS="--cfg loom" cargo test --release --test loom_lesson03b`
 //!
 //! The model is lesson 03's scenario 1 (two producers, then quiet), run on
 //! the broken writer. loom explores schedules in a fixed, depth-first order,
@@ -16,7 +16,7 @@ mod loom_support;
 use std::panic;
 
 use loom_support::{Model, SleepCheck, Start, producers_then_quiet_on};
-use servercore::lessons::broken_handoff::BrokenSendQueue;
+use servercore::lessons::lesson03b_stranded_packet::BrokenSendQueue;
 
 const BROKEN: Start = |wire| Box::new(BrokenSendQueue::new(wire));
 

@@ -1,4 +1,4 @@
-//! Lesson 10 — the broadcast room: the seed's 1,000 players.
+//! Lesson 12 — the broadcast room: the seed's 1,000 players.
 //!
 //! **The problem.** The seed's motivating scenario: in an MMO, every player
 //! sends its position several times a second, and the server must send every
@@ -50,9 +50,9 @@
 //!   player's reader thread stops, and the whole room stalls until the
 //!   stuck player reads, or its connection fails;
 //! * lessons 03 and later: `send` only queues. The stuck player's writer
-//!   blocks, its queue grows (unbounded — backpressure is lesson 08's
+//!   blocks, its queue grows (unbounded — backpressure is lesson 10's
 //!   topic), and everyone else is served at full speed
-//!   (`tests/lesson10_room.rs` checks this for lesson 04).
+//!   (`tests/lesson12_room.rs` checks this for lesson 04).
 //!
 //! A dead player (reset connection) fails its write, its session disconnects
 //! and leaves the room; the others never notice.

@@ -1,4 +1,4 @@
-//! Lesson 11: an idle session's send is one direct write and no wake-up; a
+//! Lesson 07: an idle session's send is one direct write and no wake-up; a
 //! write that would block hands over to the writer mid-packet, bytes intact.
 
 use std::thread;

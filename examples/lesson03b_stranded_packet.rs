@@ -1,8 +1,8 @@
 //! The stranded packet, reproduced with real threads on a real socket.
 //!
 //! ```text
-//! $ cargo run --release --example stranded_packet
-//! WRONG hand-off (broken_handoff: the completion clears pending without looking):
+//! $ cargo run --release --example lesson03b_stranded_packet
+//! WRONG hand-off (lesson03b_stranded_packet: the completion clears pending without looking):
 //!   1. send(#1): pending was false, so send set it and woke the writer (wake-ups: 1)
 //!      the writer took #1 and is inside write(#1), held at the gate
 //!   2. send(#2) while the write is in flight: pending is true, so #2 is only queued (wake-ups still: 1)
@@ -25,7 +25,7 @@
 //! ```
 //!
 //! The seed's "가정" scenario, step by step, twice: first on the WRONG
-//! hand-off (`servercore::lessons::broken_handoff`, whose writer clears
+//! hand-off (`servercore::lessons::lesson03b_stranded_packet`, whose writer clears
 //! `pending` without looking at the queue), then on lesson 03 (which looks).
 //! A gate in front of the loopback socket holds the writer inside its write
 //! of packet #1 while packet #2 is sent, so the interleaving is the same on
@@ -38,7 +38,7 @@ use std::process::ExitCode;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use servercore::lessons::broken_handoff::BrokenSendQueue;
+use servercore::lessons::lesson03b_stranded_packet::BrokenSendQueue;
 use servercore::lessons::lesson03_send_queue::SendQueue;
 use servercore::net::SocketOptions;
 use servercore::sync::Arc;
@@ -129,7 +129,7 @@ fn hold_write_and_queue_behind_it(
 }
 
 fn stranded_with_broken_handoff() -> io::Result<()> {
-    println!("WRONG hand-off (broken_handoff: the completion clears pending without looking):");
+    println!("WRONG hand-off (lesson03b_stranded_packet: the completion clears pending without looking):");
     let gate = Gate::new();
     let (wire, mut client) = connection(&gate)?;
     let path = BrokenSendQueue::new(wire);

@@ -1,4 +1,4 @@
-//! Lesson 09 — shutdown: close flushes, disconnect aborts, every thread is joined.
+//! Lesson 11 — shutdown: close flushes, disconnect aborts, every thread is joined.
 //!
 //! **The problem.** Ending a session is where the C# original leaks: `Send`
 //! after `Disconnect` silently queues into a dead session, exceptions leave
@@ -29,7 +29,7 @@
 //! [`THREAD_STACK_SIZE`](crate::sync::THREAD_STACK_SIZE) stack (128 KiB), so
 //! a thousand sessions — two thousand threads — fit in a small process.
 //!
-//! **What the tests show** (`tests/lesson09_shutdown.rs`): close delivers
+//! **What the tests show** (`tests/lesson11_shutdown.rs`): close delivers
 //! every queued packet before end-of-stream; disconnect on a writer held
 //! mid-write reports the exact number of packets it dropped; both are
 //! idempotent; sends after either give the packet back; the process's

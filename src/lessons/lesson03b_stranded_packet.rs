@@ -1,6 +1,6 @@
 //! **WRONG ON PURPOSE** — lesson 03's send queue with the stranded-packet bug.
 //!
-//! Teaching code for `lessons/03-stranded-packet.md`; never use it. It is
+//! Teaching code for `lessons/03b-stranded-packet.md`; never use it. It is
 //! lesson 03 ([`lesson03_send_queue`](super::lesson03_send_queue)) with one
 //! change, in the writer: when a write returns (the C# `OnSendCompleted`),
 //! it clears `pending` **without looking at the queue again**.
@@ -14,7 +14,7 @@
 //! (or `close`) happens to wake the writer — on a quiet connection, never.
 //!
 //! **Who catches it.**
-//! * `tests/loom_broken_handoff.rs`: the loom model checker finds the
+//! * `tests/loom_lesson03b.rs`: the loom model checker finds the
 //!   interleaving and reports it; the test passes because the bug is found.
 //! * `examples/stranded_packet.rs`: real threads, a real socket and a gate
 //!   reproduce it step by step, next to lesson 03 which delivers.

@@ -1,4 +1,4 @@
-// cargo run --example lesson07_framing
+// cargo run --example lesson09_framing
 //
 // An echo server with a 1,024-byte packet limit; a good client exchanges
 // packets while hostile clients send a size of 0, a size of 1, a size over
@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use servercore::Lesson;
 use servercore::echo::{self, Client, ServerConfig};
-use servercore::lessons::lesson07_framing::csharp_parse;
+use servercore::lessons::lesson09_framing::csharp_parse;
 
 fn main() {
     let mut config = ServerConfig::new(Lesson::BatchedWriter);

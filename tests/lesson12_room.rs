@@ -1,4 +1,4 @@
-//! Lesson 10: the broadcast room, end to end on loopback.
+//! Lesson 12: the broadcast room, end to end on loopback.
 //!
 //! Counts, order and bytes — never timing. Every blocking read has a timeout.
 
@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use servercore::Lesson;
 use servercore::bots::{self, BotsConfig, BroadcastVerifier, position_of};
-use servercore::lessons::lesson10_room::{PositionUpdate, RoomServer};
+use servercore::lessons::lesson12_room::{PositionUpdate, RoomServer};
 use servercore::net::{self, SocketOptions};
 use servercore::packet::{MAX_PACKET_LEN, RecvBuffer};
 

@@ -1,4 +1,4 @@
-//! Lesson 09: every session's two threads are joined. The only test in its
+//! Lesson 11: every session's two threads are joined. The only test in its
 //! file (so its own process): it counts the process's threads
 //! (`/proc/self/task`) while many sessions come and go.
 
@@ -7,7 +7,7 @@ mod echo_support;
 use echo_support::*;
 use servercore::Lesson;
 use servercore::echo::Client;
-use servercore::lessons::lesson09_shutdown::thread_count;
+use servercore::lessons::lesson11_shutdown::thread_count;
 
 #[test]
 fn threads_come_and_go_with_sessions() {

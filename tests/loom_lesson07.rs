@@ -1,10 +1,10 @@
-//! Lesson 11's hand-over, model-checked with loom: the owner (`Idle` /
+//! Lesson 07's hand-over, model-checked with loom: the owner (`Idle` /
 //! `Caller` / `Writer`), the queue, the unfinished rest of a partial write
-//! and the condvar of `src/lessons/lesson11_direct_path.rs`, exactly as
+//! and the condvar of `src/lessons/lesson07_direct_path.rs`, exactly as
 //! written, under every interleaving loom explores (preemptions bounded by
 //! `LOOM_MAX_PREEMPTIONS`, 3 when unset).
 //!
-//! `LOOM_MAX_PREEMPTIONS=3 RUSTFLAGS="--cfg loom" cargo test --release --test loom_lesson11`
+//! `LOOM_MAX_PREEMPTIONS=3 RUSTFLAGS="--cfg loom" cargo test --release --test loom_lesson07`
 //!
 //! The socket is a [`MemorySink`](servercore::testing::MemorySink) whose
 //! write that cannot block gives one of a real socket's three answers, one
@@ -14,7 +14,7 @@
 //! is explored against every interleaving of the other threads.
 //!
 //! Lessons 03 and 04 are checked with "the writer never sleeps while a
-//! packet is queued". That is not true of lesson 11, on purpose: while a
+//! packet is queued". That is not true of lesson 07, on purpose: while a
 //! caller owns the socket, packets queue behind its direct write and the
 //! writer sleeps; the caller hands them over when its write is done. So
 //! the check here is the lesson's own invariants (`State::check`: a queued
@@ -34,13 +34,13 @@ use loom_support::{
     Model, PACKET_LEN, SleepCheck, Start, abort_races_producers_on, builder,
     close_races_producers_on, packet, producers_then_quiet_on,
 };
-use servercore::lessons::lesson11_direct_path::DirectPath;
+use servercore::lessons::lesson07_direct_path::DirectPath;
 use servercore::testing::{MemorySink, TryWrite};
 use servercore::{SendPath, Wire};
 
 const LESSON_11: Start = |wire| Box::new(DirectPath::new(wire));
 
-/// Lesson 11 against a sink whose non-blocking write answers `try_write`.
+/// Lesson 07 against a sink whose non-blocking write answers `try_write`.
 /// The sleep check is off (see the top of this file): the lesson's own
 /// invariant checks and loom's deadlock detection stand in for it.
 fn model(try_write: TryWrite) -> Model {

@@ -1,4 +1,4 @@
-//! Lesson 11 — the direct path: write from the caller while the socket is
+//! Lesson 07 — the direct path: write from the caller while the socket is
 //! idle, batch only under load.
 //!
 //! **The problem.** The batched writer (lesson 04) wins under load, but at
@@ -24,11 +24,11 @@
 //! **The cost.** One more state and one more hand-over rule; a would-block
 //! write costs a system call that moves nothing.
 //!
-//! **What the tests show** (`tests/lesson11_direct_path.rs`): an idle
+//! **What the tests show** (`tests/lesson07_direct_path.rs`): an idle
 //! session's send costs one write and no wake-up; with a tiny send buffer
 //! and a late reader, the hand-over happens mid-packet and every byte
 //! arrives intact; order and integrity under contention (the contract suite).
-//! `tests/loom_lesson11.rs` model-checks the hand-over with loom, against a
+//! `tests/loom_lesson07.rs` model-checks the hand-over with loom, against a
 //! socket whose non-blocking write fits, is partial, or would block; the
 //! invariants on `State` are asserted at every unlock there.
 
@@ -46,7 +46,7 @@ use crate::wire::Wire;
 /// Linux's `IOV_MAX`: the most slices one `writev` call takes.
 pub const IOV_MAX: usize = 1024;
 
-/// Lesson 11's send path: direct writes while idle, a batching writer
+/// Lesson 07's send path: direct writes while idle, a batching writer
 /// thread under load.
 pub struct DirectPath {
     /// What callers and the writer thread share.
@@ -67,7 +67,7 @@ struct Shared {
     // New: callers write too, so the wire is shared, not the writer's alone.
     /// The socket. Written only by the current owner (see [`Owner`]).
     wire: Wire,
-    /// The queue limit (lesson 08): admits packets, counts queued bytes.
+    /// The queue limit (lesson 10): admits packets, counts queued bytes.
     /// Has its own lock, never taken while `state` is held.
     limit: QueueLimit,
 }
@@ -131,7 +131,7 @@ impl DirectPath {
         DirectPath::with_limit(wire, Backpressure::unlimited())
     }
 
-    /// Starts the writer thread on `wire`, with a queue limit (lesson 08).
+    /// Starts the writer thread on `wire`, with a queue limit (lesson 10).
     pub fn with_limit(wire: Wire, limit: Backpressure) -> DirectPath {
         let limit = QueueLimit::new(limit, wire.handle());
         let shared = Arc::new(Shared {
@@ -186,7 +186,7 @@ impl DirectPath {
 impl SendPath for DirectPath {
     // ANCHOR: send
     fn send(&self, packet: Packet) -> Result<(), SendError> {
-        // The queue limit first, as in lesson 08 (counts the bytes until written).
+        // The queue limit first, as in lesson 10 (counts the bytes until written).
         let packet = self.shared.limit.admit(packet)?;
         let mut state = self.shared.state.lock().unwrap();
         if state.closed {
@@ -215,7 +215,7 @@ impl SendPath for DirectPath {
         // A write that cannot block: it takes what fits, or says WouldBlock.
         let result = self.shared.wire.try_write(packet.as_bytes());
         if let Ok(written) = result {
-            // Lesson 08: these bytes left the queue (a partial write's rest
+            // Lesson 10: these bytes left the queue (a partial write's rest
             // is released by the writer, once it has written it).
             self.shared.limit.release(written);
         }

@@ -1,4 +1,4 @@
-// cargo run --release --example lesson10_room
+// cargo run --release --example lesson12_room
 //
 // prints (one run on a busy 2-core machine; the counts are exact, the rates vary):
 //
@@ -23,7 +23,7 @@
 //     server write calls per broadcast   0.12375
 //     verified                           yes
 //
-//! Lesson 10: a broadcast room of 200 players, each sending 20 position
+//! Lesson 12: a broadcast room of 200 players, each sending 20 position
 //! updates a second for 1 second, on lesson 02's locked send path and then
 //! on lesson 04's batched writer. Every player checks every broadcast. The
 //! room and the bots run in this one process, on loopback, port 0.
@@ -36,7 +36,7 @@ use std::process::ExitCode;
 
 use servercore::Lesson;
 use servercore::bots::{self, BotsConfig};
-use servercore::lessons::lesson10_room::RoomServer;
+use servercore::lessons::lesson12_room::RoomServer;
 use servercore::net::SocketOptions;
 
 fn main() -> ExitCode {

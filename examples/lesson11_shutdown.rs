@@ -1,4 +1,4 @@
-// cargo run --example lesson09_shutdown
+// cargo run --example lesson11_shutdown
 //
 // Close versus disconnect on a session whose peer is not reading yet, then
 // a server shutdown with three clients connected. Prints, e.g.:
@@ -17,7 +17,7 @@ use std::thread;
 use std::time::Duration;
 
 use servercore::echo::{self, Client, ServerConfig};
-use servercore::lessons::lesson09_shutdown::thread_count;
+use servercore::lessons::lesson11_shutdown::thread_count;
 use servercore::net::SocketOptions;
 use servercore::session::Handler;
 use servercore::testing::socket_pair;

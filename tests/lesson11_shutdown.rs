@@ -1,4 +1,4 @@
-//! Lesson 09: shutdown. Close flushes, disconnect aborts and counts what it
+//! Lesson 11: shutdown. Close flushes, disconnect aborts and counts what it
 //! dropped, both are idempotent, sends after either give the packet back,
 //! and the `servercore serve` binary exits 0 on SIGTERM after closing its
 //! sessions.

@@ -1,4 +1,4 @@
-//! Lesson 07 — framing and bad input: the size header, and what a liar can do with it.
+//! Lesson 09 — framing and bad input: the size header, and what a liar can do with it.
 //!
 //! **The problem.** TCP is a byte stream: one `read` may return half a
 //! packet, three packets, or two and a half. ServerCore frames packets with
@@ -24,7 +24,7 @@
 //! ([`csharp_parse`]), with a pass limit so that a test can show the spin
 //! without hanging.
 //!
-//! **What the tests show** (`tests/lesson07_framing.rs`): sizes 0 and 1, a
+//! **What the tests show** (`tests/lesson09_framing.rs`): sizes 0 and 1, a
 //! size over the limit, random bytes, a truncated header and body, a reset
 //! mid-batch, a client that never reads and connection churn each end only
 //! their own session while a good client on the same server gets every

@@ -1,4 +1,4 @@
-//! Lesson 08: backpressure. A client stops reading while senders keep
+//! Lesson 10: backpressure. A client stops reading while senders keep
 //! sending; for every lesson with a queue and every policy, the queued
 //! bytes never exceed the limit, and the behaviour is the policy's.
 
