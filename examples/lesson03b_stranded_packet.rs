@@ -38,8 +38,8 @@ use std::process::ExitCode;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use servercore::lessons::lesson03b_stranded_packet::BrokenSendQueue;
 use servercore::lessons::lesson03_send_queue::SendQueue;
+use servercore::lessons::lesson03b_stranded_packet::BrokenSendQueue;
 use servercore::net::SocketOptions;
 use servercore::sync::Arc;
 use servercore::testing::{Gate, GatedSink, socket_pair};
@@ -129,10 +129,12 @@ fn hold_write_and_queue_behind_it(
 }
 
 fn stranded_with_broken_handoff() -> io::Result<()> {
-    println!("WRONG hand-off (lesson03b_stranded_packet: the completion clears pending without looking):");
+    println!(
+        "WRONG hand-off (lesson03b_stranded_packet: the completion clears pending without looking):"
+    );
     let gate = Gate::new();
     let (wire, mut client) = connection(&gate)?;
-    let path = BrokenSendQueue::new(wire);
+    let path = BrokenSendQueue::new(wire)?;
     hold_write_and_queue_behind_it(&path, &gate, &mut client)?;
 
     let queued = wait_until_writer_sleeps(&path)?;
@@ -203,7 +205,7 @@ fn delivered_with_lesson03() -> io::Result<()> {
     );
     let gate = Gate::new();
     let (wire, mut client) = connection(&gate)?;
-    let path = SendQueue::new(wire);
+    let path = SendQueue::new(wire)?;
     hold_write_and_queue_behind_it(&path, &gate, &mut client)?;
 
     if !gate.wait_for_arrivals(2, STEP_TIMEOUT) {

@@ -4,7 +4,7 @@
 //!     cargo run --release --example lesson06_send_buffers -- 200000   # packets per sender
 //!
 //! Three sender threads each serialize their packets into their own
-//! thread's send buffer (`SendBuffers::packet`) and send them through
+//! thread's send buffer (`lesson06_send_buffers::packet`) and send them through
 //! lesson 04's batched writer. It prints the send path's counters, and for
 //! each sender how many chunks its send buffer allocated and how many times
 //! it reused one, and the allocations its thread made while building
@@ -35,9 +35,10 @@ use std::thread;
 use std::time::Duration;
 
 use servercore::alloc_count::{CountingAlloc, thread_allocs};
-use servercore::lessons::lesson06_send_buffers::SendBuffers;
+use servercore::lessons::lesson04_batched_writer::BatchedWriter;
+use servercore::lessons::lesson06_send_buffers;
+use servercore::lessons::lesson06_send_buffers::SendBuffer;
 use servercore::net::SocketOptions;
-use servercore::send_buffer::SendBuffer;
 use servercore::testing::socket_pair;
 use servercore::workload::{self, Verifier};
 use servercore::{SendPath, Wire};
@@ -53,7 +54,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let per_sender = common::per_sender_arg(5)?;
     let (server_side, client) = socket_pair(&SocketOptions::default())?;
     client.set_read_timeout(Some(Duration::from_secs(10)))?; // a hang becomes an error
-    let send_path = SendBuffers::new(Wire::from_stream(&server_side)?);
+    let send_path = BatchedWriter::new(Wire::from_stream(&server_side)?)?;
 
     let expected = SENDERS as u64 * u64::from(per_sender);
     let receiver = thread::Builder::new()
@@ -71,7 +72,7 @@ fn main() -> Result<(), Box<dyn Error>> {
                     let mut allocs = 0;
                     for seq in 0..per_sender {
                         let before = thread_allocs();
-                        let packet = SendBuffers::packet(PAYLOAD, |body| {
+                        let packet = lesson06_send_buffers::packet(PAYLOAD, |body| {
                             workload::fill_payload(body, sender as u16, seq)
                         })
                         .expect("32 bytes fit a packet");

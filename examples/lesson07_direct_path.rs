@@ -31,7 +31,7 @@ fn main() -> std::io::Result<()> {
     let (server, client) = socket_pair(&SocketOptions::default())?;
     client.set_read_timeout(Some(Duration::from_secs(20)))?;
     let path: Arc<dyn servercore::SendPath> =
-        Arc::from(Lesson::DirectPath.start(Wire::from_stream(&server)?));
+        Arc::from(Lesson::DirectPath.start(Wire::from_stream(&server)?)?);
 
     // Part 1, quiet: one packet at a time, and we wait for each to arrive
     // before the next, so every send finds the socket idle.

@@ -24,7 +24,7 @@ use servercore::lessons::lesson09_framing::csharp_parse;
 
 fn main() {
     let mut config = ServerConfig::new(Lesson::BatchedWriter);
-    config.session.max_packet = 1024;
+    config.max_packet = 1024;
     let server =
         echo::serve(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), &config).expect("server starts");
     let mut good = Client::connect(server.local_addr(), 32).expect("connect");

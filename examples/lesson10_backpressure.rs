@@ -13,11 +13,11 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use servercore::backpressure::{Backpressure, Policy};
 use servercore::net::SocketOptions;
 use servercore::testing::socket_pair;
 use servercore::wire::Wire;
 use servercore::workload::{Verifier, make_packet, receive};
+use servercore::{Backpressure, Policy};
 use servercore::{Lesson, SendError, SendPath};
 
 const LIMIT: usize = 32 * 1024;
@@ -34,8 +34,11 @@ fn main() {
             .set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();
         let wire = Wire::from_stream(&server_side).expect("wire");
-        let path: Arc<dyn SendPath> =
-            Arc::from(Lesson::BatchedWriter.start_with(wire, Backpressure::new(LIMIT, policy)));
+        let path: Arc<dyn SendPath> = Arc::from(
+            Lesson::BatchedWriter
+                .start_with(wire, Backpressure::new(LIMIT, policy))
+                .expect("send path"),
+        );
         match policy {
             Policy::Block => {
                 let sender = {

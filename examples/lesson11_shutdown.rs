@@ -16,13 +16,14 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
+use servercore::Backpressure;
 use servercore::echo::{self, Client, ServerConfig};
 use servercore::lessons::lesson11_shutdown::thread_count;
 use servercore::net::SocketOptions;
 use servercore::session::Handler;
 use servercore::testing::socket_pair;
 use servercore::workload::make_packet;
-use servercore::{Lesson, Packet, Session, SessionConfig};
+use servercore::{Lesson, Packet, Session};
 
 struct Quiet;
 impl Handler for Quiet {
@@ -50,7 +51,7 @@ fn main() {
             .unwrap();
         let session = Session::start(
             server_side,
-            &SessionConfig::new(Lesson::BatchedWriter),
+            &Lesson::BatchedWriter.session_config(Backpressure::unlimited()),
             Arc::new(Quiet),
         )
         .unwrap();

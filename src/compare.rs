@@ -40,12 +40,12 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::alloc_count;
-use crate::backpressure::{Backpressure, Policy};
-use crate::lessons::Lesson;
+use crate::catalog::Lesson;
+use crate::lessons::lesson06_send_buffers;
+use crate::lessons::lesson10_backpressure::{Backpressure, Policy};
 use crate::net::{self, SocketOptions};
 use crate::packet::{HEADER_LEN, MAX_PAYLOAD_LEN, Packet};
-use crate::send_buffer::SendBuffer;
-use crate::session::{Handler, Session, SessionConfig};
+use crate::session::{Handler, Session};
 use crate::stats::StatsSnapshot;
 use crate::wire::Wire;
 use crate::workload::{self, MIN_PAYLOAD, MIN_STAMPED_PAYLOAD, Verifier};
@@ -288,14 +288,12 @@ pub fn run_with(lesson: Lesson, workload: &Workload, options: &RunOptions) -> io
         return Err(invalid("--rate must be at least 1".into()));
     }
     let (server_side, client) = connection()?;
-    let config = SessionConfig {
-        backpressure: options
-            .queue_limit
-            .map_or(Backpressure::unlimited(), |bytes| {
-                Backpressure::new(bytes, Policy::Block)
-            }),
-        ..SessionConfig::new(lesson)
-    };
+    let limit = options
+        .queue_limit
+        .map_or(Backpressure::unlimited(), |bytes| {
+            Backpressure::new(bytes, Policy::Block)
+        });
+    let config = lesson.session_config(limit);
     let session = Session::start(server_side, &config, Arc::new(SendOnly))?;
 
     // Latency mode: senders stamp nanoseconds since `origin`, the receiver
@@ -351,7 +349,7 @@ pub fn run_with(lesson: Lesson, workload: &Workload, options: &RunOptions) -> io
                         // every other lesson builds a fresh packet: fill a
                         // scratch buffer, then allocate and copy.
                         let packet = if lesson.uses_send_buffer() {
-                            SendBuffer::with(|b| b.packet(payload, fill))
+                            lesson06_send_buffers::packet(payload, fill)
                         } else {
                             fill(&mut buf);
                             Packet::from_payload(&buf)

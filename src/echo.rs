@@ -25,8 +25,8 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::backpressure::{Backpressure, Policy};
-use crate::lessons::Lesson;
+use crate::catalog::Lesson;
+use crate::lessons::lesson10_backpressure::{Backpressure, Policy};
 use crate::net::{self, Acceptor, SocketOptions};
 use crate::packet::{MAX_PAYLOAD_LEN, Packet, RecvBuffer};
 use crate::session::{DisconnectReason, Handler, Session, SessionConfig};
@@ -60,8 +60,13 @@ const ENDED_KEPT: usize = 4096;
 /// How the server is set up.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
-    /// Every session's lesson, packet limit and queue limit.
-    pub session: SessionConfig,
+    /// The send path every session uses.
+    pub lesson: Lesson,
+    /// Every session's queue limit and policy (lesson 10); lessons 01 and
+    /// 02 have no queue and ignore it.
+    pub backpressure: Backpressure,
+    /// The largest packet a session accepts, header included.
+    pub max_packet: usize,
     /// Options for the listener and every accepted socket.
     pub socket: SocketOptions,
     /// How long shutdown waits for peers to hang up before disconnecting them.
@@ -73,13 +78,19 @@ impl ServerConfig {
     /// [`DEFAULT_QUEUE_LIMIT`], [`DEFAULT_POLICY`], [`DEFAULT_GRACE`].
     pub fn new(lesson: Lesson) -> ServerConfig {
         ServerConfig {
-            session: SessionConfig {
-                max_packet: DEFAULT_MAX_PACKET,
-                backpressure: Backpressure::new(DEFAULT_QUEUE_LIMIT, DEFAULT_POLICY),
-                ..SessionConfig::new(lesson)
-            },
+            lesson,
+            backpressure: Backpressure::new(DEFAULT_QUEUE_LIMIT, DEFAULT_POLICY),
+            max_packet: DEFAULT_MAX_PACKET,
             socket: SocketOptions::default(),
             grace: DEFAULT_GRACE,
+        }
+    }
+
+    /// The config every session of this server starts with.
+    pub fn session_config(&self) -> SessionConfig {
+        SessionConfig {
+            max_packet: self.max_packet,
+            ..self.lesson.session_config(self.backpressure)
         }
     }
 }
@@ -235,7 +246,7 @@ impl Server {
             registry: Arc::clone(&registry),
             inner: handler,
         });
-        let session_config = config.session.clone();
+        let session_config = config.session_config();
         let accept_registry = Arc::clone(&registry);
         let acceptor = Acceptor::start(addr, config.socket.clone(), move |stream, peer| {
             // Join the reader threads of sessions that ended since the last accept.

@@ -10,45 +10,54 @@
 //!
 //! ## The map
 //!
-//! The lessons (read them in order; the course text is in `lessons/`):
+//! Arrows point down only: the command line and the instruments use the
+//! catalog; the catalog uses the lessons; the lessons use the plumbing.
 //!
-//! * [`lessons`] — one module per lesson, all behind the [`SendPath`] trait:
-//!   - [`lessons::lesson01_naive`]: each `send` writes from the caller's thread;
-//!   - [`lessons::lesson02_locked`]: a `Mutex` around the writes;
-//!   - [`lessons::lesson03_send_queue`]: queue + pending flag + writer thread;
-//!   - [`lessons::lesson04_batched_writer`]: the whole queue in one `write_vectored`;
-//!   - [`lessons::lesson05_channel_writer`]: the same on `crossbeam-channel`;
-//!   - [`lessons::lesson06_send_buffers`]: packets serialized into reused per-thread chunks;
-//!   - [`lessons::lesson09_framing`]: the size header and bad input;
-//!   - [`lessons::lesson10_backpressure`]: queue limits for slow readers;
-//!   - [`lessons::lesson11_shutdown`]: close flushes, disconnect aborts, threads joined;
-//!   - [`lessons::lesson12_room`]: the broadcast room, on any lesson's send path;
-//!   - [`lessons::lesson07_direct_path`]: write from the caller while idle, batch under load.
+//! **The lessons** (read them in order; the course text is in `lessons/`):
 //!
-//! The plumbing the lessons share (read when a lesson points to it):
+//! * [`lessons`] — one module per lesson, in reading order: Part I, the
+//!   send paths 01–07 (08, per-sender rings, is coming); Part II, framing
+//!   (09), backpressure (10) and shutdown (11); Part III, the broadcast
+//!   room (12).
 //!
+//! **Above the lessons:**
+//!
+//! * [`catalog`] — [`Lesson`]: every send path by number, name, idea and
+//!   constructor; the one table the CLI, `compare`, the servers and the
+//!   tests read;
+//! * [`compare`] — the measuring run behind `servercore compare`, and its ceiling;
+//! * [`chart`] — the SVG charts of `servercore compare --chart`;
+//! * [`echo`] — the echo server and client behind `servercore serve` / `client`;
+//! * [`bots`] — the room's load generator and checker behind `servercore bots`;
+//! * [`workload`] — test traffic that says who sent it, and its verifier;
+//! * [`alloc_count`] — a counting global allocator, for allocations per packet;
+//! * [`testing`] — loopback socket pairs and a gate that holds a writer still.
+//!
+//! **The plumbing** (knows no lesson; read when a lesson points to it):
+//!
+//! * [`send_path`] — the contract: [`SendPath`] and [`SendError`];
 //! * [`packet`] — [`Packet`], the wire format (a `u16` size header) and the
 //!   receive buffer that reassembles packets split across reads;
-//! * [`wire`] — [`Wire`], the counted socket: one method, one system call;
+//! * [`wire`] — [`Wire`], the counted socket: one method, one system call,
+//!   and the gathering write every batched lesson uses;
 //! * [`stats`] — the counters: sends, write calls, bytes, wake-ups, batches;
 //! * [`session`] — [`Session`]: reader thread, handler callbacks, disconnect-once;
 //! * [`net`] — listening, connecting, socket options (`socket2`);
-//! * [`backpressure`] — the queue limit: water marks, block / reject / evict (lesson 10);
-//! * [`echo`] — the echo server and client behind `servercore serve` / `client`;
-//! * [`sync`] — the `Mutex`/`Condvar`/`Arc`/`thread` the lessons use;
-//! * [`workload`] — test traffic that says who sent it, and its verifier;
-//! * [`send_buffer`] — lesson 06's per-thread chunks, handed out as shared slices;
-//! * [`compare`] — the measuring run behind `servercore compare`, and its ceiling;
-//! * [`chart`] — the SVG bar charts of `servercore compare --chart`;
-//! * [`alloc_count`] — a counting global allocator, for allocations per packet;
-//! * [`bots`] — the room's load generator and checker behind `servercore bots`;
-//! * [`testing`] — loopback socket pairs and a gate that holds a writer still.
+//! * [`sync`] — the `Mutex`/`Condvar`/`Arc`/`thread` the lessons use (std's,
+//!   or loom's under `--cfg loom`), and the one thread-spawning helper.
+//!
+//! ## Platform
+//!
+//! Linux. The Linux-only parts are named: [`wire`]'s non-blocking
+//! `try_write` (`MSG_DONTWAIT`, lesson 07), `IOV_MAX` = 1,024 in [`wire`],
+//! `/proc/self` in [`lessons::lesson11_shutdown`] (thread counts and
+//! memory), and the signal handling of `servercore serve` and `room`.
 //!
 //! ## A session in ten lines
 //!
 //! ```
 //! use std::sync::Arc;
-//! use servercore::{Lesson, Packet, Session, SessionConfig, session::Handler};
+//! use servercore::{Backpressure, Lesson, Packet, Session, session::Handler};
 //! use servercore::{net::SocketOptions, testing::socket_pair};
 //!
 //! struct Quiet;
@@ -56,7 +65,8 @@
 //!     fn on_packet(&self, _: &Arc<Session>, _: Packet) {}
 //! }
 //! let (server_side, client) = socket_pair(&SocketOptions::default()).unwrap();
-//! let session = Session::start(server_side, &SessionConfig::new(Lesson::BatchedWriter), Arc::new(Quiet)).unwrap();
+//! let config = Lesson::BatchedWriter.session_config(Backpressure::unlimited());
+//! let session = Session::start(server_side, &config, Arc::new(Quiet)).unwrap();
 //! session.send(Packet::from_payload(b"hello").unwrap()).unwrap();
 //! session.close(); // flushes, then shuts down the write half
 //! # drop(client);
@@ -66,15 +76,15 @@
 #![warn(missing_docs)]
 
 pub mod alloc_count;
-pub mod backpressure;
 pub mod bots;
+pub mod catalog;
 pub mod chart;
 pub mod compare;
 pub mod echo;
 pub mod lessons;
 pub mod net;
 pub mod packet;
-pub mod send_buffer;
+pub mod send_path;
 pub mod session;
 pub mod stats;
 pub mod sync;
@@ -82,9 +92,10 @@ pub mod testing;
 pub mod wire;
 pub mod workload;
 
-pub use backpressure::{Backpressure, Policy};
-pub use lessons::{Lesson, SendError, SendPath};
+pub use catalog::Lesson;
+pub use lessons::lesson10_backpressure::{Backpressure, Policy};
 pub use packet::Packet;
+pub use send_path::{SendError, SendPath};
 pub use session::{Session, SessionConfig};
 pub use stats::StatsSnapshot;
 pub use wire::Wire;

@@ -67,13 +67,13 @@ struct ServeArgs {
     /// Address to listen on; port 0 lets the OS pick one (printed on the first line).
     #[arg(long, default_value = "127.0.0.1:7777")]
     addr: SocketAddr,
-    /// The lesson whose send path every session uses (1-5).
-    #[arg(long, default_value_t = 4)]
-    lesson: u32,
+    #[arg(long, default_value = "4", value_parser = parse_lesson, help = lesson_help("every session uses"))]
+    lesson: Lesson,
     /// Largest packet accepted, header included (2..=65535); a larger declared size closes the session.
     #[arg(long, default_value_t = echo::DEFAULT_MAX_PACKET)]
     max_packet: usize,
-    /// Per-session send queue limit in bytes (high-water mark; low-water mark at half). Lessons 3-5.
+    /// Per-session send queue limit in bytes (high-water mark; low-water mark at half),
+    /// for every lesson with a queue (lessons 01 and 02 have none).
     #[arg(long, default_value_t = echo::DEFAULT_QUEUE_LIMIT)]
     queue_limit: usize,
     /// What a full queue does to the sender: wait, refuse the packet, or evict the slow reader.
@@ -118,9 +118,8 @@ struct RoomArgs {
     /// Address to listen on; port 0 lets the OS pick (the first line of output says which).
     #[arg(long, default_value = "127.0.0.1:0")]
     addr: SocketAddr,
-    /// The lesson whose send path every player's session uses (1-5).
-    #[arg(long, default_value_t = 4)]
-    lesson: u32,
+    #[arg(long, default_value = "4", value_parser = parse_lesson, help = lesson_help("every player's session uses"))]
+    lesson: Lesson,
 }
 
 #[derive(Parser, Debug)]
@@ -144,9 +143,9 @@ struct BotsArgs {
 
 #[derive(Parser, Debug)]
 struct CompareArgs {
-    /// Lessons to run, by number (e.g. `1,4`).
-    #[arg(long, value_delimiter = ',', default_values_t = Lesson::ALL.map(Lesson::number))]
-    lessons: Vec<u32>,
+    /// Lessons to run, by number, comma-separated (e.g. `1,4`); by default every send path.
+    #[arg(long, value_delimiter = ',', value_parser = parse_lesson)]
+    lessons: Vec<Lesson>,
     /// Sender threads, all sending on one session; a list makes a matrix (e.g. `1,4,16`).
     #[arg(long, value_delimiter = ',', default_values_t = [4])]
     senders: Vec<usize>,
@@ -237,10 +236,12 @@ fn plan(args: &CompareArgs) -> Result<Plan, String> {
     if !args.no_ceiling {
         subjects.push(Subject::Ceiling);
     }
-    for &n in &args.lessons {
-        let lesson = Lesson::from_number(n).ok_or_else(|| format!("there is no lesson {n}"))?;
-        subjects.push(Subject::Lesson(lesson));
-    }
+    let lessons = if args.lessons.is_empty() {
+        Lesson::ALL.to_vec()
+    } else {
+        args.lessons.clone()
+    };
+    subjects.extend(lessons.into_iter().map(Subject::Lesson));
     if !(args.seconds > 0.0 && args.seconds <= 600.0) {
         return Err("--seconds must be in (0, 600]".into());
     }
@@ -388,8 +389,7 @@ fn run_compare(args: &CompareArgs) -> Result<ExitCode, String> {
 }
 
 fn run_serve(args: &ServeArgs) -> Result<ExitCode, String> {
-    let lesson = Lesson::from_number(args.lesson)
-        .ok_or_else(|| format!("there is no lesson {}", args.lesson))?;
+    let lesson = args.lesson;
     if !(HEADER_LEN..=MAX_PACKET_LEN).contains(&args.max_packet) {
         return Err(format!(
             "--max-packet must be {HEADER_LEN}..={MAX_PACKET_LEN}"
@@ -404,8 +404,8 @@ fn run_serve(args: &ServeArgs) -> Result<ExitCode, String> {
         PolicyArg::Disconnect => Policy::Disconnect,
     };
     let mut config = ServerConfig::new(lesson);
-    config.session.max_packet = args.max_packet;
-    config.session.backpressure = Backpressure::new(args.queue_limit, policy);
+    config.max_packet = args.max_packet;
+    config.backpressure = Backpressure::new(args.queue_limit, policy);
     // Signals are caught from here on, before anyone can learn our address.
     let mut signals =
         Signals::new([SIGINT, SIGTERM]).map_err(|e| format!("cannot catch signals: {e}"))?;
@@ -434,6 +434,35 @@ fn run_serve(args: &ServeArgs) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// A lesson number on the command line, checked against the catalog.
+fn parse_lesson(text: &str) -> Result<Lesson, String> {
+    let list = || {
+        Lesson::ALL
+            .iter()
+            .map(Lesson::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let number: u32 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("not a lesson number; the send paths are {}", list()))?;
+    Lesson::from_number(number).ok_or_else(|| {
+        format!(
+            "there is no send path {number}; the send paths are {}",
+            list()
+        )
+    })
+}
+
+/// The help line of a `--lesson` flag, listing the catalog's lessons.
+fn lesson_help(what: &str) -> String {
+    format!(
+        "The lesson whose send path {what} ({}; see `servercore compare --help`)",
+        Lesson::numbers()
+    )
+}
+
 fn run_client(args: &ClientArgs) -> Result<ExitCode, String> {
     match echo::run_client(args.addr, args.packets, args.payload) {
         Ok(report) => {
@@ -448,10 +477,14 @@ fn run_client(args: &ClientArgs) -> Result<ExitCode, String> {
 }
 
 fn run_room(args: &RoomArgs) -> Result<ExitCode, String> {
-    let lesson = Lesson::from_number(args.lesson)
-        .ok_or_else(|| format!("there is no lesson {}", args.lesson))?;
-    let server = RoomServer::start(args.addr, lesson, SocketOptions::default())
-        .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
+    let lesson = args.lesson;
+    let server = RoomServer::start(
+        args.addr,
+        lesson.number() as u8,
+        lesson.session_config(Backpressure::unlimited()),
+        SocketOptions::default(),
+    )
+    .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
     let mut stdout = std::io::stdout();
     let _ = writeln!(stdout, "listening on {}", server.local_addr());
     let _ = stdout.flush(); // a script waiting for the port reads it now

@@ -23,9 +23,10 @@
 //! * **A panicking handler closes only this session**: the reader thread
 //!   catches the panic and ends with [`DisconnectReason::HandlerPanicked`]
 //!   (the C# original logs exceptions and leaves a zombie session).
-//! * **A slow reader cannot eat memory**: the send path's queue is limited
-//!   ([`SessionConfig::backpressure`]); under the disconnect policy the
-//!   session ends with [`DisconnectReason::SlowReader`].
+//! * **A slow reader cannot eat memory** when the send path is started
+//!   behind a queue limit (lesson 10): under the disconnect policy the
+//!   send path answers [`SendError::Evicted`], and the session ends with
+//!   [`DisconnectReason::SlowReader`].
 //! * **Close flushes, disconnect aborts** (lesson 11): [`Session::close`]
 //!   sends what is queued, then shuts the write half; [`Session::disconnect`]
 //!   drops what is queued and says how many packets it dropped. Both are
@@ -39,11 +40,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
-use crate::backpressure::Backpressure;
-use crate::lessons::{Lesson, SendError, SendPath};
-use crate::packet::{FrameError, MAX_PACKET_LEN, Packet, RecvBuffer};
+use crate::packet::{FrameError, Packet, RecvBuffer};
+use crate::send_path::{SendError, SendPath, StartSendPath};
 use crate::stats::StatsSnapshot;
-use crate::sync::THREAD_STACK_SIZE;
+use crate::sync;
 use crate::wire::{Wire, WireHandle};
 
 /// What a session tells its owner. Every method runs on the session's
@@ -83,12 +83,10 @@ pub enum DisconnectReason {
     /// thread and only this session ended. Holds the panic message.
     HandlerPanicked(String),
     /// The peer read too slowly: its send queue reached the limit and the
-    /// policy is [`Policy::Disconnect`](crate::backpressure::Policy::Disconnect).
+    /// policy is [`Policy::Disconnect`](crate::Policy::Disconnect).
     SlowReader {
         /// Bytes queued when the session was evicted.
         queued_bytes: u64,
-        /// The queue limit (high-water mark) in bytes.
-        limit: usize,
     },
 }
 
@@ -117,38 +115,30 @@ impl fmt::Display for DisconnectReason {
             DisconnectReason::HandlerPanicked(message) => {
                 write!(f, "the packet handler panicked: {message}")
             }
-            DisconnectReason::SlowReader {
-                queued_bytes,
-                limit,
-            } => write!(
+            DisconnectReason::SlowReader { queued_bytes } => write!(
                 f,
-                "slow reader evicted: {queued_bytes} bytes queued, limit {limit}"
+                "slow reader evicted: its send queue was full ({queued_bytes} bytes queued)"
             ),
         }
     }
 }
 
 /// How a session is set up.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SessionConfig {
-    /// Which lesson's send path the session uses.
-    pub lesson: Lesson,
+    /// Builds the session's send path on its wire. The catalog makes these
+    /// (`Lesson::starter`), wrapping a lesson in a queue limit where asked.
+    pub start_send_path: StartSendPath,
     /// The largest packet the reader accepts (header included); larger
     /// declared sizes are bad input. At most 65,535, the format's limit.
     pub max_packet: usize,
-    /// The send queue's limit and policy (lesson 10); lessons 01 and 02
-    /// have no queue and ignore it.
-    pub backpressure: Backpressure,
 }
 
-impl SessionConfig {
-    /// A config for `lesson` accepting packets up to the format's limit.
-    pub fn new(lesson: Lesson) -> SessionConfig {
-        SessionConfig {
-            lesson,
-            max_packet: MAX_PACKET_LEN,
-            backpressure: Backpressure::unlimited(),
-        }
+impl fmt::Debug for SessionConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionConfig")
+            .field("max_packet", &self.max_packet)
+            .finish_non_exhaustive()
     }
 }
 
@@ -158,12 +148,10 @@ pub struct Session {
     peer: SocketAddr,
     /// The socket; the reader thread reads it, `disconnect` shuts it down.
     socket: TcpStream,
-    /// The lesson's send path, which owns a clone of the socket for writing.
+    /// The send path, which owns a clone of the socket for writing.
     send_path: Box<dyn SendPath>,
     /// Counters and the first write error of the send path's wire.
     wire: WireHandle,
-    /// The send queue's limit, for the eviction message.
-    backpressure: Backpressure,
     /// true once the session is disconnecting; set once, by `swap`.
     disconnected: AtomicBool,
     /// The reason recorded by the first disconnect; taken by the reader
@@ -174,8 +162,10 @@ pub struct Session {
 }
 
 impl Session {
-    /// Starts a session on a connected socket: builds the lesson's send path
-    /// on a clone of the socket and spawns the reader thread.
+    /// Starts a session on a connected socket: builds the send path on a
+    /// clone of the socket and spawns the reader thread. Fails, closing the
+    /// socket, when a thread cannot be spawned (out of threads or memory
+    /// maps): the caller refuses this one connection and goes on.
     pub fn start(
         socket: TcpStream,
         config: &SessionConfig,
@@ -187,19 +177,17 @@ impl Session {
         let session = Arc::new(Session {
             peer,
             socket,
-            send_path: config.lesson.start_with(wire, config.backpressure),
+            send_path: (config.start_send_path)(wire)?,
             wire: wire_handle,
-            backpressure: config.backpressure,
             disconnected: AtomicBool::new(false),
             reason: Mutex::new(None),
             reader: Mutex::new(None),
         });
         let reader_session = Arc::clone(&session);
         let max_packet = config.max_packet;
-        let reader = thread::Builder::new()
-            .name(format!("reader {peer}"))
-            .stack_size(THREAD_STACK_SIZE)
-            .spawn(move || run_reader(&reader_session, handler.as_ref(), max_packet));
+        let reader = sync::spawn_os(format!("reader {peer}"), move || {
+            run_reader(&reader_session, handler.as_ref(), max_packet)
+        });
         match reader {
             Ok(reader) => *session.reader.lock().unwrap() = Some(reader),
             Err(e) => {
@@ -215,7 +203,7 @@ impl Session {
         self.peer
     }
 
-    /// Sends a packet through the lesson's send path. After a disconnect
+    /// Sends a packet through the session's send path. After a disconnect
     /// (or a close), the packet comes back in the error. Under a queue
     /// limit it may wait (block), fail with [`SendError::Full`] (reject) or
     /// evict this session and fail with [`SendError::Evicted`] (disconnect).
@@ -228,7 +216,6 @@ impl Session {
             let stats = self.send_path.stats();
             self.disconnect_with(DisconnectReason::SlowReader {
                 queued_bytes: stats.queued_bytes,
-                limit: self.backpressure.high_water,
             });
         }
         result

@@ -140,5 +140,36 @@ pub mod loom_check {
 /// sessions (two thousand threads) reserve 256 MiB of address space rather
 /// than 4 GiB. The deepest frame is a writer's `[IoSlice; 1024]` (16 KiB);
 /// the rest is logging and the handler's own calls, with room to spare.
-/// Only touched pages count towards resident memory.
+/// Only touched pages count towards resident memory (lesson 11).
 pub const THREAD_STACK_SIZE: usize = 128 * 1024;
+
+/// Starts a thread named `name` with the crate's small stack
+/// ([`THREAD_STACK_SIZE`]): the one way this crate starts a thread, so no
+/// lesson has to know the stack size. It fails, rather than panics, when
+/// the machine runs out of threads or memory maps: a server refuses that
+/// one connection and goes on.
+pub fn spawn<F, T>(name: impl Into<String>, f: F) -> std::io::Result<thread::JoinHandle<T>>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    thread::Builder::new()
+        .name(name.into())
+        .stack_size(THREAD_STACK_SIZE)
+        .spawn(f)
+}
+
+/// [`spawn`] for threads that are never part of a loom model (the
+/// session's reader, the servers' acceptors and closers): always an OS
+/// thread from `std`, with the same small stack, failing rather than
+/// panicking.
+pub fn spawn_os<F, T>(name: impl Into<String>, f: F) -> std::io::Result<std::thread::JoinHandle<T>>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    std::thread::Builder::new()
+        .name(name.into())
+        .stack_size(THREAD_STACK_SIZE)
+        .spawn(f)
+}

@@ -19,7 +19,25 @@ use std::net::{Shutdown, TcpStream};
 // that must not touch loom objects (`sync::loom_check::before_wait`).
 use std::sync::{Arc, Mutex};
 
+use crate::packet::Packet;
 use crate::stats::SendStats;
+
+/// Linux's `IOV_MAX`: the most slices one `writev` call takes. `std`'s
+/// `write_vectored` silently ignores the slices past it (a short write).
+pub const IOV_MAX: usize = 1024;
+
+/// Told what a wire moves: the bytes each write call took, and that the
+/// wire failed. Lesson 10's queue limit listens here, so that it can wrap
+/// any send path without a line in the lesson: the bytes a lesson writes
+/// are the bytes that leave its queue.
+pub trait WireObserver: Send + Sync {
+    /// A write call took `bytes` bytes (more than 0). Called on the writing
+    /// thread right after the system call returns, with no lesson lock
+    /// held (lessons never hold a lock across a socket call).
+    fn written(&self, bytes: usize);
+    /// The wire failed ([`Wire::fail`]): nothing more will be written.
+    fn failed(&self);
+}
 
 /// Where a send path's bytes go: one method per system call.
 ///
@@ -71,8 +89,13 @@ struct WireShared {
 
 /// A counted socket: every write call is one system call and one count.
 pub struct Wire {
+    /// Where the bytes go.
     sink: Box<dyn Sink>,
+    /// The counters and the first error, shared with the session's handle.
     shared: Arc<WireShared>,
+    /// Told about every write that moved bytes, and about failure; set
+    /// before the send path starts ([`Wire::observed_by`]), never after.
+    observer: Option<Arc<dyn WireObserver>>,
 }
 
 /// The session's handle on a [`Wire`] it gave away: its counters and its
@@ -88,7 +111,26 @@ impl Wire {
         Wire {
             sink: Box::new(sink),
             shared: Arc::new(WireShared::default()),
+            observer: None,
         }
+    }
+
+    /// This wire, with `observer` told about every write and a failure.
+    pub fn observed_by(self, observer: Arc<dyn WireObserver>) -> Wire {
+        Wire {
+            observer: Some(observer),
+            ..self
+        }
+    }
+
+    /// Counts a write call's result and tells the observer.
+    fn counted(&self, result: io::Result<usize>) -> io::Result<usize> {
+        let bytes = *result.as_ref().unwrap_or(&0);
+        self.shared.stats.count_write(bytes);
+        if let (Some(observer), true) = (&self.observer, bytes > 0) {
+            observer.written(bytes);
+        }
+        result
     }
 
     /// A wire over a clone of `stream` (the session keeps the original for reading).
@@ -110,30 +152,18 @@ impl Wire {
 
     /// One write system call. Counted whether or not it succeeds.
     pub fn write(&self, buf: &[u8]) -> io::Result<usize> {
-        let result = self.sink.write(buf);
-        self.shared
-            .stats
-            .count_write(*result.as_ref().unwrap_or(&0));
-        result
+        self.counted(self.sink.write(buf))
     }
 
     /// One vectored write system call (`writev`). Counted whether or not it succeeds.
     pub fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        let result = self.sink.write_vectored(bufs);
-        self.shared
-            .stats
-            .count_write(*result.as_ref().unwrap_or(&0));
-        result
+        self.counted(self.sink.write_vectored(bufs))
     }
 
     /// One write system call that never blocks ([`Sink::try_write`]):
     /// `WouldBlock` when the socket buffer is full. Counted like any write.
     pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
-        let result = self.sink.try_write(buf);
-        self.shared
-            .stats
-            .count_write(*result.as_ref().unwrap_or(&0));
-        result
+        self.counted(self.sink.try_write(buf))
     }
 
     /// Writes all of `buf`, one [`write`](Wire::write) call at a time:
@@ -152,6 +182,33 @@ impl Wire {
         Ok(())
     }
 
+    // ANCHOR: write_packets
+    /// Writes every packet of `batch`, in order, with `writev` calls of at
+    /// most [`IOV_MAX`] slices each, resuming after partial writes: the
+    /// gathering write of lesson 04 (the C# `BufferList`), which lessons 05
+    /// to 07 reuse unchanged.
+    pub fn write_packets(&self, batch: &[Packet]) -> io::Result<()> {
+        for group in batch.chunks(IOV_MAX) {
+            // One slice per packet, on the stack: no allocation per batch.
+            let mut storage = [IoSlice::new(&[]); IOV_MAX];
+            for (slice, packet) in storage.iter_mut().zip(group) {
+                *slice = IoSlice::new(packet.as_bytes());
+            }
+            let mut slices = &mut storage[..group.len()];
+            while !slices.is_empty() {
+                match self.write_vectored(slices) {
+                    Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                    // A partial write: skip what the kernel took, even mid-packet.
+                    Ok(written) => IoSlice::advance_slices(&mut slices, written),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(())
+    }
+    // ANCHOR_END: write_packets
+
     /// Shuts down the write half: the peer reads end-of-stream after the
     /// last byte written. Errors are ignored (the peer may be gone already).
     pub fn shutdown_write(&self) {
@@ -168,6 +225,9 @@ impl Wire {
         }
         drop(first); // never hold a lock across a socket call
         let _ = self.sink.shutdown(Shutdown::Both);
+        if let Some(observer) = &self.observer {
+            observer.failed();
+        }
     }
 }
 

@@ -11,7 +11,7 @@ mod common;
 
 use common::*;
 use servercore::Lesson;
-use servercore::lessons::lesson04_batched_writer::IOV_MAX;
+use servercore::wire::IOV_MAX;
 
 const LESSON: Lesson = Lesson::BatchedWriter;
 

@@ -13,7 +13,8 @@ mod common;
 
 use common::*;
 use servercore::Lesson;
-use servercore::lessons::lesson05_channel_writer::{IOV_MAX, MAX_BATCH};
+use servercore::lessons::lesson05_channel_writer::MAX_BATCH;
+use servercore::wire::IOV_MAX;
 
 const LESSON: Lesson = Lesson::ChannelWriter;
 

@@ -16,7 +16,9 @@ const TIMEOUT: Duration = Duration::from_secs(20);
 fn an_idle_send_is_one_direct_write_and_no_wakeup() {
     let (server, client) = socket_pair(&SocketOptions::default()).unwrap();
     client.set_read_timeout(Some(TIMEOUT)).unwrap();
-    let path = Lesson::DirectPath.start(Wire::from_stream(&server).unwrap());
+    let path = Lesson::DirectPath
+        .start(Wire::from_stream(&server).unwrap())
+        .unwrap();
 
     let receiver = thread::spawn(move || workload::receive(&client, Verifier::new(1, 32), 3));
     for seq in 0..3 {
@@ -48,7 +50,9 @@ fn a_write_that_would_block_hands_over_mid_packet_and_keeps_every_byte() {
     };
     let (server, client) = socket_pair(&options).unwrap();
     client.set_read_timeout(Some(TIMEOUT)).unwrap();
-    let path = Lesson::DirectPath.start(Wire::from_stream(&server).unwrap());
+    let path = Lesson::DirectPath
+        .start(Wire::from_stream(&server).unwrap())
+        .unwrap();
 
     let payload = 60_000;
     let packets = 10;
@@ -105,7 +109,9 @@ fn order_and_integrity_under_contention() {
 #[test]
 fn send_after_close_gives_the_packet_back() {
     let (server, _client) = socket_pair(&SocketOptions::default()).unwrap();
-    let path = Lesson::DirectPath.start(Wire::from_stream(&server).unwrap());
+    let path = Lesson::DirectPath
+        .start(Wire::from_stream(&server).unwrap())
+        .unwrap();
     path.close();
     let packet = make_packet(0, 0, 16);
     let err = path.send(packet.clone()).unwrap_err();

@@ -178,10 +178,7 @@ fn a_reset_in_the_middle_of_a_batch_ends_only_that_session() {
 fn a_client_that_never_reads_only_stalls_itself() {
     // The default policy, block: the server stops reading from that client.
     let server = server(&config(Lesson::BatchedWriter));
-    let limit = config(Lesson::BatchedWriter)
-        .session
-        .backpressure
-        .high_water as u64;
+    let limit = config(Lesson::BatchedWriter).backpressure.high_water as u64;
     good_client_around(&server, || {
         let stream = raw(&server);
         let peer = stream.local_addr().unwrap();

@@ -10,11 +10,11 @@ use std::sync::Arc;
 use std::thread;
 
 use echo_support::*;
-use servercore::backpressure::{Backpressure, Policy};
 use servercore::net::SocketOptions;
 use servercore::testing::socket_pair;
 use servercore::wire::Wire;
 use servercore::workload::{Verifier, make_packet, receive};
+use servercore::{Backpressure, Policy};
 use servercore::{Lesson, Packet, SendError, SendPath};
 
 /// The queue limit in these tests (the low-water mark is half of it).
@@ -54,8 +54,11 @@ fn stalled(lesson: Lesson, policy: Policy) -> (Arc<dyn SendPath>, TcpStream) {
     let (server_side, client) = socket_pair(&small_buffers()).unwrap();
     client.set_read_timeout(Some(TIMEOUT)).unwrap();
     let wire = Wire::from_stream(&server_side).unwrap();
-    let path: Arc<dyn SendPath> =
-        Arc::from(lesson.start_with(wire, Backpressure::new(LIMIT, policy)));
+    let path: Arc<dyn SendPath> = Arc::from(
+        lesson
+            .start_with(wire, Backpressure::new(LIMIT, policy))
+            .unwrap(),
+    );
     (path, client)
 }
 
@@ -201,7 +204,7 @@ fn lessons_without_a_queue_ignore_the_limit() {
 #[test]
 fn the_echo_server_evicts_a_client_that_never_reads() {
     let mut config = config(Lesson::BatchedWriter);
-    config.session.backpressure = Backpressure::new(LIMIT, Policy::Disconnect);
+    config.backpressure = Backpressure::new(LIMIT, Policy::Disconnect);
     config.socket = small_buffers(); // so the queue, not the kernel, takes the backlog
     let server = server(&config);
     let end = good_client_around(&server, || {
@@ -227,7 +230,7 @@ fn the_echo_server_evicts_a_client_that_never_reads() {
 #[test]
 fn under_reject_the_echo_server_drops_echoes_not_sessions() {
     let mut config = config(Lesson::ChannelWriter);
-    config.session.backpressure = Backpressure::new(LIMIT, Policy::Reject);
+    config.backpressure = Backpressure::new(LIMIT, Policy::Reject);
     config.socket = small_buffers(); // so the queue, not the kernel, takes the backlog
     let server = server(&config);
     good_client_around(&server, || {

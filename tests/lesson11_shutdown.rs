@@ -20,7 +20,7 @@ use servercore::session::Handler;
 use servercore::testing::{Gate, GatedSink, socket_pair};
 use servercore::wire::Wire;
 use servercore::workload::{Verifier, make_packet, receive};
-use servercore::{Backpressure, Lesson, Packet, Policy, SendError, Session, SessionConfig};
+use servercore::{Backpressure, Lesson, Packet, Policy, SendError, Session};
 
 struct Quiet;
 impl Handler for Quiet {
@@ -32,8 +32,12 @@ fn close_sends_everything_queued_then_end_of_stream() {
     for lesson in Lesson::ALL {
         let (server_side, client) = socket_pair(&SocketOptions::default()).unwrap();
         client.set_read_timeout(Some(TIMEOUT)).unwrap();
-        let session =
-            Session::start(server_side, &SessionConfig::new(lesson), Arc::new(Quiet)).unwrap();
+        let session = Session::start(
+            server_side,
+            &lesson.session_config(Backpressure::unlimited()),
+            Arc::new(Quiet),
+        )
+        .unwrap();
         let reader = thread::spawn(move || receive(client, Verifier::new(1, 64), 5000));
         for seq in 0..5000 {
             session.send(make_packet(0, seq, 64)).unwrap();
@@ -67,8 +71,11 @@ fn abort_drops_the_queue_and_says_how_much() {
         let (server_side, _client) = socket_pair(&SocketOptions::default()).unwrap();
         let gate = Gate::new();
         let wire = Wire::new(GatedSink::new(server_side, Arc::clone(&gate)));
-        let path: Arc<dyn servercore::SendPath> =
-            Arc::from(lesson.start_with(wire, Backpressure::new(1 << 20, Policy::Reject)));
+        let path: Arc<dyn servercore::SendPath> = Arc::from(
+            lesson
+                .start_with(wire, Backpressure::new(1 << 20, Policy::Reject))
+                .unwrap(),
+        );
         path.send(make_packet(0, 0, 16)).unwrap();
         assert!(
             gate.wait_for_arrivals(1, TIMEOUT),
@@ -116,7 +123,7 @@ fn session_disconnect_is_idempotent_and_sends_fail_after_it() {
     let (server_side, client) = socket_pair(&SocketOptions::default()).unwrap();
     let session = Session::start(
         server_side,
-        &SessionConfig::new(Lesson::BatchedWriter),
+        &Lesson::BatchedWriter.session_config(Backpressure::unlimited()),
         Arc::new(Quiet),
     )
     .unwrap();

@@ -8,6 +8,7 @@ use std::sync::{Arc, Weak};
 use std::thread;
 use std::time::Duration;
 
+use servercore::Backpressure;
 use servercore::Lesson;
 use servercore::bots::{self, BotsConfig, BroadcastVerifier, position_of};
 use servercore::lessons::lesson12_room::{PositionUpdate, RoomServer};
@@ -21,7 +22,13 @@ fn any_port() -> SocketAddr {
 }
 
 fn start(lesson: Lesson) -> RoomServer {
-    RoomServer::start(any_port(), lesson, SocketOptions::default()).unwrap()
+    RoomServer::start(
+        any_port(),
+        lesson.number() as u8,
+        lesson.session_config(Backpressure::unlimited()),
+        SocketOptions::default(),
+    )
+    .unwrap()
 }
 
 fn player(server: &RoomServer, options: &SocketOptions) -> TcpStream {
@@ -233,7 +240,14 @@ fn with_a_send_queue_a_stuck_player_does_not_hold_up_the_others() {
         recv_buffer: Some(4096),
         ..SocketOptions::default()
     };
-    let server = RoomServer::start(any_port(), Lesson::BatchedWriter, small.clone()).unwrap();
+    let lesson = Lesson::BatchedWriter;
+    let server = RoomServer::start(
+        any_port(),
+        lesson.number() as u8,
+        lesson.session_config(Backpressure::unlimited()),
+        small.clone(),
+    )
+    .unwrap();
     let stuck = player(&server, &small); // never reads
     let active: Vec<Arc<TcpStream>> = (0..3)
         .map(|_| Arc::new(player(&server, &SocketOptions::default())))

@@ -13,7 +13,7 @@ mod loom_support;
 use loom_support::{Start, close_races_producers, producers_then_quiet};
 use servercore::lessons::lesson03_send_queue::SendQueue;
 
-const LESSON_03: Start = |wire| Box::new(SendQueue::new(wire));
+const LESSON_03: Start = |wire| Box::new(SendQueue::new(wire).unwrap());
 
 /// Two producers, two packets each: every packet delivered exactly once, in
 /// each producer's order, with no close to rescue a stranded one; the writer

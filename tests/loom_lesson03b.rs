@@ -18,7 +18,7 @@ use std::panic;
 use loom_support::{Model, SleepCheck, Start, producers_then_quiet_on};
 use servercore::lessons::lesson03b_stranded_packet::BrokenSendQueue;
 
-const BROKEN: Start = |wire| Box::new(BrokenSendQueue::new(wire));
+const BROKEN: Start = |wire| Box::new(BrokenSendQueue::new(wire).unwrap());
 
 /// With the sleeping-writer check installed, loom fails the model the
 /// moment the writer goes to sleep with a packet queued.

@@ -15,7 +15,7 @@ use loom_support::{
 };
 use servercore::lessons::lesson04_batched_writer::BatchedWriter;
 
-const LESSON_04: Start = |wire| Box::new(BatchedWriter::new(wire));
+const LESSON_04: Start = |wire| Box::new(BatchedWriter::new(wire).unwrap());
 
 /// Two producers, two packets each: every packet delivered exactly once, in
 /// each producer's order, with no close to rescue a stranded one; the writer

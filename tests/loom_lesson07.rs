@@ -38,7 +38,7 @@ use servercore::lessons::lesson07_direct_path::DirectPath;
 use servercore::testing::{MemorySink, TryWrite};
 use servercore::{SendPath, Wire};
 
-const LESSON_11: Start = |wire| Box::new(DirectPath::new(wire));
+const LESSON_11: Start = |wire| Box::new(DirectPath::new(wire).unwrap());
 
 /// Lesson 07 against a sink whose non-blocking write answers `try_write`.
 /// The sleep check is off (see the top of this file): the lesson's own
@@ -116,7 +116,7 @@ fn abort_never_tears_a_partially_written_packet() {
 fn one_sender_never_wakes_the_writer() {
     builder().check(|| {
         let sink = MemorySink::with_try_write(TryWrite::All);
-        let path = Arc::new(DirectPath::new(Wire::new(sink.clone())));
+        let path = Arc::new(DirectPath::new(Wire::new(sink.clone())).unwrap());
         for seq in 0..3 {
             path.send(packet(0, seq)).expect("nothing closed yet");
         }

@@ -49,7 +49,7 @@ pub fn run(
     client.set_read_timeout(Some(Duration::from_secs(10)))?; // a hang becomes an error
 
     // The lesson's send path, writing through a counted wire to the socket.
-    let send_path = lesson.start(Wire::from_stream(&server_side)?);
+    let send_path = lesson.start(Wire::from_stream(&server_side)?)?;
 
     // The peer: reads to the end of the stream and checks every packet.
     // It stops at the first bad packet and hangs up, so a sender blocked

@@ -16,8 +16,8 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::lessons::{SendError, SendPath};
 use crate::packet::Packet;
+use crate::send_path::{SendError, SendPath};
 use crate::stats::StatsSnapshot;
 use crate::wire::Wire;
 

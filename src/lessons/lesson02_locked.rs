@@ -15,8 +15,8 @@
 //! under the same short-write scenario that breaks lesson 01; write calls
 //! still equal sends.
 
-use crate::lessons::{SendError, SendPath};
 use crate::packet::Packet;
+use crate::send_path::{SendError, SendPath};
 use crate::stats::StatsSnapshot;
 use crate::sync::Mutex;
 use crate::wire::{Wire, WireHandle};

@@ -30,18 +30,14 @@
 //!                     └────────────────────────────────────────────────────────────┘
 //! ```
 //!
-//! **Later lessons add** (marked `// New (lesson 10):` / `// New (lesson 11):`):
-//! a queue limit, checked by `admit` at the top of `send` and given back by
-//! `release` after each write (lesson 10, `crate::backpressure`), and a
-//! small, stated thread stack (lesson 11).
-
 use std::collections::VecDeque;
 
-use crate::backpressure::{Backpressure, QueueLimit};
-use crate::lessons::{SendError, SendPath};
+use std::io;
+
 use crate::packet::Packet;
+use crate::send_path::{SendError, SendPath};
 use crate::stats::StatsSnapshot;
-use crate::sync::{Arc, Condvar, Mutex, THREAD_STACK_SIZE, thread};
+use crate::sync::{self, Arc, Condvar, Mutex, thread};
 use crate::wire::{Wire, WireHandle};
 
 /// Lesson 03's send path: a queue, a pending flag and a writer thread.
@@ -63,10 +59,6 @@ struct Shared {
     pending_or_closed: Condvar,
     /// The wire's counters (the wire itself belongs to the writer thread).
     counters: WireHandle,
-    // New (lesson 10): the queued bytes and what to do when there are too many.
-    /// Admits packets under the session's queue limit; has its own lock,
-    /// never taken while `state` is held.
-    limit: QueueLimit,
 }
 
 /// The state under the lock.
@@ -86,14 +78,9 @@ struct State {
 // ANCHOR_END: state
 
 impl SendQueue {
-    /// Starts the writer thread on `wire`, with no queue limit.
-    pub fn new(wire: Wire) -> SendQueue {
-        SendQueue::with_limit(wire, Backpressure::unlimited())
-    }
-
-    // New (lesson 10): the same, with a queue limit.
-    /// Starts the writer thread on `wire`, with a queue limit.
-    pub fn with_limit(wire: Wire, limit: Backpressure) -> SendQueue {
+    /// Starts the writer thread on `wire`. Fails only if the thread cannot
+    /// be spawned (the machine is out of threads or memory maps).
+    pub fn new(wire: Wire) -> io::Result<SendQueue> {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 queue: VecDeque::new(),
@@ -102,18 +89,13 @@ impl SendQueue {
             }),
             pending_or_closed: Condvar::new(),
             counters: wire.handle(),
-            limit: QueueLimit::new(limit, wire.handle()), // New (lesson 10)
         });
         let writer_shared = Arc::clone(&shared);
-        let writer = thread::Builder::new()
-            .name("writer".into())
-            .stack_size(THREAD_STACK_SIZE) // New (lesson 11): 2,000 threads must fit
-            .spawn(move || run_writer(&writer_shared, &wire))
-            .expect("failed to spawn the writer thread");
-        SendQueue {
+        let writer = sync::spawn("writer", move || run_writer(&writer_shared, &wire))?;
+        Ok(SendQueue {
             shared,
             writer: Mutex::new(Some(writer)),
-        }
+        })
     }
 
     /// Marks the queue closed, drops what is queued if `drop_queued`, wakes
@@ -127,27 +109,19 @@ impl SendQueue {
             VecDeque::new()
         };
         drop(state);
-        let dropped = self.shared.limit.forget(dropped); // New (lesson 10): their bytes leave the count
         self.shared.pending_or_closed.notify_one();
-        self.shared.limit.close(); // New (lesson 10): wake senders blocked on the limit
         if let Some(writer) = self.writer.lock().unwrap().take() {
             let _ = writer.join(); // a panicking writer has already reported itself
         }
-        dropped
+        dropped.len()
     }
 }
 
 impl SendPath for SendQueue {
     // ANCHOR: send
     fn send(&self, packet: Packet) -> Result<(), SendError> {
-        // New (lesson 10): room under the queue limit first. This may wait
-        // (block), refuse (reject) or evict (disconnect); it takes only the
-        // limit's own lock, so a waiting sender never holds the queue lock.
-        let packet = self.shared.limit.admit(packet)?;
         let mut state = self.shared.state.lock().unwrap();
         if state.closed {
-            drop(state); // New (lesson 10): the limit's lock is never taken under this one
-            self.shared.limit.release(packet.len()); // New (lesson 10): never queued
             return Err(SendError::Closed(packet));
         }
         state.queue.push_back(packet);
@@ -156,7 +130,7 @@ impl SendPath for SendQueue {
             // A write is in flight. Like the C# `Send`, skip `RegisterSend`:
             // the writer will find this packet when it comes back for the queue.
             log::trace!(
-                "enqueue: pending=true, {} queued: writer busy, no wake-up",
+                "enqueue: pending is true, {} queued: no wake-up",
                 state.queue.len()
             );
             return Ok(());
@@ -166,7 +140,7 @@ impl SendPath for SendQueue {
         // of a burst does this.
         state.pending = true;
         // Logged before the lock is let go, so it always precedes the writer's "awake".
-        log::trace!("enqueue: pending=false -> true: waking the writer");
+        log::trace!("enqueue: pending false -> true: wake the writer");
         drop(state); // notify after unlocking: the woken writer finds the lock free
         self.shared.pending_or_closed.notify_one();
         self.shared.counters.stats().count_wakeup();
@@ -202,29 +176,29 @@ fn run_writer(shared: &Shared, wire: &Wire) {
     let mut state = shared.state.lock().unwrap();
     loop {
         // Sleep until a send sets `pending` (or close).
-        while !state.pending && !state.closed {
-            state = shared.pending_or_closed.wait(state).unwrap();
+        if !state.pending && !state.closed {
+            while !state.pending && !state.closed {
+                state = shared.pending_or_closed.wait(state).unwrap();
+            }
+            log::trace!("writer: woke after a wait, {} queued", state.queue.len());
         }
-        log::trace!("writer: awake, {} queued", state.queue.len());
         let Some(packet) = state.queue.pop_front() else {
             break; // closed, and nothing left to write
         };
+        let left = state.queue.len(); // queued before this write began
         drop(state); // never hold the queue lock across a socket call
 
         // One packet, one write call.
         wire.stats().count_batch(1);
-        log::trace!("write: 1 packet, {} bytes", packet.len());
+        log::trace!("writer: write: 1 packet, {} bytes", packet.len());
         let written = wire.write_all(packet.as_bytes());
-        shared.limit.release(packet.len()); // New (lesson 10): these bytes left the queue
 
         state = shared.state.lock().unwrap();
         if let Err(error) = written {
             state.closed = true;
             state.pending = false;
-            let dropped = std::mem::take(&mut state.queue);
+            let dropped = std::mem::take(&mut state.queue).len();
             drop(state);
-            let dropped = shared.limit.forget(dropped); // New (lesson 10): their bytes leave the count
-            shared.limit.close(); // New (lesson 10): wake senders blocked on the limit
             log::debug!("writer: write failed, {dropped} queued packets dropped");
             wire.fail(error);
             return;
@@ -237,11 +211,12 @@ fn run_writer(shared: &Shared, wire: &Wire) {
         // So we look, under the same lock they queued under:
         if state.queue.is_empty() {
             state.pending = false; // nobody left behind: the next send wakes us
-            log::trace!("writer: queue empty, pending -> false");
+            log::trace!("writer: re-check: empty, pending -> false");
         } else {
             log::trace!(
-                "writer: {} queued during the write, keeping pending",
-                state.queue.len()
+                "writer: re-check: {} queued during the write, {} before it: keep pending",
+                state.queue.len() - left,
+                left
             );
         }
         // ANCHOR_END: recheck

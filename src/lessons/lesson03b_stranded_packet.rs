@@ -16,17 +16,18 @@
 //! **Who catches it.**
 //! * `tests/loom_lesson03b.rs`: the loom model checker finds the
 //!   interleaving and reports it; the test passes because the bug is found.
-//! * `examples/stranded_packet.rs`: real threads, a real socket and a gate
+//! * `examples/lesson03b_stranded_packet.rs`: real threads, a real socket and a gate
 //!   reproduce it step by step, next to lesson 03 which delivers.
 //!
 //! The only difference from lesson 03 is marked `// WRONG:`.
 
 use std::collections::VecDeque;
+use std::io;
 
-use crate::lessons::{SendError, SendPath};
 use crate::packet::Packet;
+use crate::send_path::{SendError, SendPath};
 use crate::stats::StatsSnapshot;
-use crate::sync::{Arc, Condvar, Mutex, thread};
+use crate::sync::{self, Arc, Condvar, Mutex, thread};
 use crate::wire::{Wire, WireHandle};
 
 /// WRONG: lesson 03's send path with a writer that can strand packets.
@@ -68,7 +69,7 @@ struct State {
 
 impl BrokenSendQueue {
     /// Starts the writer thread on `wire`.
-    pub fn new(wire: Wire) -> BrokenSendQueue {
+    pub fn new(wire: Wire) -> io::Result<BrokenSendQueue> {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 queue: VecDeque::new(),
@@ -79,14 +80,11 @@ impl BrokenSendQueue {
             counters: wire.handle(),
         });
         let writer_shared = Arc::clone(&shared);
-        let writer = thread::Builder::new()
-            .name("writer".into())
-            .spawn(move || run_writer(&writer_shared, &wire))
-            .expect("failed to spawn the writer thread");
-        BrokenSendQueue {
+        let writer = sync::spawn("writer", move || run_writer(&writer_shared, &wire))?;
+        Ok(BrokenSendQueue {
             shared,
             writer: Mutex::new(Some(writer)),
-        }
+        })
     }
 
     /// `(pending, queued)` as they are now, for the step-by-step example.

@@ -28,22 +28,17 @@
 //! buffer, a late reader, 64 KiB packets) and 3,000 queued packets (more than
 //! 1,024 slices) arrive intact.
 //!
-//! **Later lessons add** (marked `// New (lesson 10):` / `// New (lesson 11):`):
-//! a queue limit, checked by `admit` at the top of `send` and given back by
-//! `release` after each write (lesson 10, `crate::backpressure`), and a
-//! small, stated thread stack (lesson 11).
+//! The gathering write itself, [`Wire::write_packets`], lives in the wire
+//! (`src/wire.rs`): lessons 05 to 07 reuse it unchanged, so it is written
+//! once. It is this lesson's idea all the same; chapter 04 shows it.
 
-use std::io::{self, IoSlice};
+use std::io;
 
-use crate::backpressure::{Backpressure, QueueLimit};
-use crate::lessons::{SendError, SendPath};
 use crate::packet::Packet;
+use crate::send_path::{SendError, SendPath};
 use crate::stats::StatsSnapshot;
-use crate::sync::{Arc, Condvar, Mutex, THREAD_STACK_SIZE, thread};
+use crate::sync::{self, Arc, Condvar, Mutex, thread};
 use crate::wire::{Wire, WireHandle};
-
-/// Linux's `IOV_MAX`: the most slices one `writev` call takes.
-pub const IOV_MAX: usize = 1024;
 
 /// Lesson 04's send path: a queue, a pending flag, and a writer thread that
 /// writes the whole queue at once.
@@ -65,10 +60,6 @@ struct Shared {
     pending_or_closed: Condvar,
     /// The wire's counters (the wire itself belongs to the writer thread).
     counters: WireHandle,
-    // New (lesson 10): the queued bytes and what to do when there are too many.
-    /// Admits packets under the session's queue limit; has its own lock,
-    /// never taken while `state` is held.
-    limit: QueueLimit,
 }
 
 /// The state under the lock.
@@ -89,14 +80,9 @@ struct State {
 // ANCHOR_END: state
 
 impl BatchedWriter {
-    /// Starts the writer thread on `wire`, with no queue limit.
-    pub fn new(wire: Wire) -> BatchedWriter {
-        BatchedWriter::with_limit(wire, Backpressure::unlimited())
-    }
-
-    // New (lesson 10): the same, with a queue limit.
-    /// Starts the writer thread on `wire`, with a queue limit.
-    pub fn with_limit(wire: Wire, limit: Backpressure) -> BatchedWriter {
+    /// Starts the writer thread on `wire`. Fails only if the thread cannot
+    /// be spawned (the machine is out of threads or memory maps).
+    pub fn new(wire: Wire) -> io::Result<BatchedWriter> {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 queue: Vec::new(),
@@ -105,18 +91,13 @@ impl BatchedWriter {
             }),
             pending_or_closed: Condvar::new(),
             counters: wire.handle(),
-            limit: QueueLimit::new(limit, wire.handle()), // New (lesson 10)
         });
         let writer_shared = Arc::clone(&shared);
-        let writer = thread::Builder::new()
-            .name("writer".into())
-            .stack_size(THREAD_STACK_SIZE) // New (lesson 11): 2,000 threads must fit
-            .spawn(move || run_writer(&writer_shared, &wire))
-            .expect("failed to spawn the writer thread");
-        BatchedWriter {
+        let writer = sync::spawn("writer", move || run_writer(&writer_shared, &wire))?;
+        Ok(BatchedWriter {
             shared,
             writer: Mutex::new(Some(writer)),
-        }
+        })
     }
 
     /// Marks the queue closed, drops what is queued if `drop_queued`, wakes
@@ -130,27 +111,19 @@ impl BatchedWriter {
             Vec::new()
         };
         drop(state);
-        let dropped = self.shared.limit.forget(dropped); // New (lesson 10): their bytes leave the count
         self.shared.pending_or_closed.notify_one();
-        self.shared.limit.close(); // New (lesson 10): wake senders blocked on the limit
         if let Some(writer) = self.writer.lock().unwrap().take() {
             let _ = writer.join(); // a panicking writer has already reported itself
         }
-        dropped
+        dropped.len()
     }
 }
 
 impl SendPath for BatchedWriter {
     // ANCHOR: send
     fn send(&self, packet: Packet) -> Result<(), SendError> {
-        // New (lesson 10): room under the queue limit first. This may wait
-        // (block), refuse (reject) or evict (disconnect); it takes only the
-        // limit's own lock, so a waiting sender never holds the queue lock.
-        let packet = self.shared.limit.admit(packet)?;
         let mut state = self.shared.state.lock().unwrap();
         if state.closed {
-            drop(state); // New (lesson 10): the limit's lock is never taken under this one
-            self.shared.limit.release(packet.len()); // New (lesson 10): never queued
             return Err(SendError::Closed(packet));
         }
         state.queue.push(packet);
@@ -159,7 +132,7 @@ impl SendPath for BatchedWriter {
             // A write is in flight. Like the C# `Send`, skip `RegisterSend`:
             // the writer will find this packet when it comes back for the queue.
             log::trace!(
-                "enqueue: pending=true, {} queued: writer busy, no wake-up",
+                "enqueue: pending is true, {} queued: no wake-up",
                 state.queue.len()
             );
             return Ok(());
@@ -169,7 +142,7 @@ impl SendPath for BatchedWriter {
         // of a burst does this.
         state.pending = true;
         // Logged before the lock is let go, so it always precedes the writer's "awake".
-        log::trace!("enqueue: pending=false -> true: waking the writer");
+        log::trace!("enqueue: pending false -> true: wake the writer");
         drop(state); // notify after unlocking: the woken writer finds the lock free
         self.shared.pending_or_closed.notify_one();
         self.shared.counters.stats().count_wakeup();
@@ -208,10 +181,12 @@ fn run_writer(shared: &Shared, wire: &Wire) {
     let mut state = shared.state.lock().unwrap();
     loop {
         // Sleep until a send sets `pending` (or close).
-        while !state.pending && !state.closed {
-            state = shared.pending_or_closed.wait(state).unwrap();
+        if !state.pending && !state.closed {
+            while !state.pending && !state.closed {
+                state = shared.pending_or_closed.wait(state).unwrap();
+            }
+            log::trace!("writer: woke after a wait, {} queued", state.queue.len());
         }
-        log::trace!("writer: awake, {} queued", state.queue.len());
         if state.queue.is_empty() {
             break; // closed, and nothing left to write
         }
@@ -221,20 +196,20 @@ fn run_writer(shared: &Shared, wire: &Wire) {
 
         // New: the whole batch, in as few write calls as the kernel allows.
         wire.stats().count_batch(batch.len());
-        let bytes = batch.iter().map(Packet::len).sum::<usize>();
-        log::trace!("write: {} packets, {bytes} bytes", batch.len());
-        let written = write_batch(wire, &batch);
+        log::trace!(
+            "writer: write: {} packets, {} bytes",
+            batch.len(),
+            batch.iter().map(Packet::len).sum::<usize>()
+        );
+        let written = wire.write_packets(&batch);
         batch.clear(); // drops the packets, keeps the capacity
-        shared.limit.release(bytes); // New (lesson 10): these bytes left the queue
 
         state = shared.state.lock().unwrap();
         if let Err(error) = written {
             state.closed = true;
             state.pending = false;
-            let dropped = std::mem::take(&mut state.queue);
+            let dropped = std::mem::take(&mut state.queue).len();
             drop(state);
-            let dropped = shared.limit.forget(dropped); // New (lesson 10): their bytes leave the count
-            shared.limit.close(); // New (lesson 10): wake senders blocked on the limit
             log::debug!("writer: write failed, {dropped} queued packets dropped");
             wire.fail(error);
             return;
@@ -246,10 +221,11 @@ fn run_writer(shared: &Shared, wire: &Wire) {
         // So we look, under the same lock they queued under:
         if state.queue.is_empty() {
             state.pending = false; // nobody left behind: the next send wakes us
-            log::trace!("writer: queue empty, pending -> false");
+            log::trace!("writer: re-check: empty, pending -> false");
         } else {
+            // The queue was empty when the write began: all of these came during it.
             log::trace!(
-                "writer: {} queued during the write, keeping pending",
+                "writer: re-check: {} queued during the write: keep pending",
                 state.queue.len()
             );
         }
@@ -259,29 +235,3 @@ fn run_writer(shared: &Shared, wire: &Wire) {
     log::trace!("writer: closed, exiting");
 }
 // ANCHOR_END: writer
-
-// ANCHOR: write_batch
-// New: the gathering write (the C# `BufferList`).
-/// Writes every packet of `batch`, in order, with `writev` calls of at most
-/// [`IOV_MAX`] slices each, resuming after partial writes.
-fn write_batch(wire: &Wire, batch: &[Packet]) -> io::Result<()> {
-    for group in batch.chunks(IOV_MAX) {
-        // One slice per packet, on the stack: no allocation per batch.
-        let mut storage = [IoSlice::new(&[]); IOV_MAX];
-        for (slice, packet) in storage.iter_mut().zip(group) {
-            *slice = IoSlice::new(packet.as_bytes());
-        }
-        let mut slices = &mut storage[..group.len()];
-        while !slices.is_empty() {
-            match wire.write_vectored(slices) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                // A partial write: skip what the kernel took, even mid-packet.
-                Ok(written) => IoSlice::advance_slices(&mut slices, written),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-    }
-    Ok(())
-}
-// ANCHOR_END: write_batch

@@ -24,27 +24,18 @@
 //! **What the tests show** (`tests/lesson05_channel_writer.rs`): the same
 //! guarantees as lesson 04 — 101 packets in exactly 2 write calls when the
 //! writer is held on a gate, partial writes and more than 1,024 slices.
-//!
-//! **Later lessons add** (marked `// New (lesson 10):` / `// New (lesson 11):`):
-//! a queue limit, checked by `admit` at the top of `send` and given back by
-//! `release` after each write (lesson 10, `crate::backpressure`), and a
-//! small, stated thread stack (lesson 11).
 
-use std::io::{self, IoSlice};
+use std::io;
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::backpressure::{Backpressure, QueueLimit};
-use crate::lessons::{SendError, SendPath};
 use crate::packet::Packet;
+use crate::send_path::{SendError, SendPath};
 use crate::stats::StatsSnapshot;
-use crate::sync::{Arc, Mutex, THREAD_STACK_SIZE, thread};
-use crate::wire::{Wire, WireHandle};
-
-/// Linux's `IOV_MAX`: the most slices one `writev` call takes.
-pub const IOV_MAX: usize = 1024;
+use crate::sync::{self, Arc, Mutex, thread};
+use crate::wire::{IOV_MAX, Wire, WireHandle};
 
 /// The most packets one batch takes from the channel, so that producers
 /// faster than the socket cannot keep the writer draining forever.
@@ -63,10 +54,6 @@ pub struct ChannelWriter {
     /// true once `abort` ran: the writer drops what it drains instead of writing.
     aborted: Arc<AtomicBool>,
     // ANCHOR_END: state
-    // New (lesson 10): the queued bytes and what to do when there are too many.
-    /// Admits packets under the session's queue limit; shared with the
-    /// writer, which releases what it wrote.
-    limit: Arc<QueueLimit>,
     /// The wire's counters (the wire itself belongs to the writer thread).
     counters: WireHandle,
     /// The writer thread, until `close` or `abort` joins it. It returns the
@@ -75,44 +62,33 @@ pub struct ChannelWriter {
 }
 
 impl ChannelWriter {
-    /// Starts the writer thread on `wire`, with no queue limit.
-    pub fn new(wire: Wire) -> ChannelWriter {
-        ChannelWriter::with_limit(wire, Backpressure::unlimited())
-    }
-
-    // New (lesson 10): the same, with a queue limit.
-    /// Starts the writer thread on `wire`, with a queue limit.
-    pub fn with_limit(wire: Wire, limit: Backpressure) -> ChannelWriter {
+    /// Starts the writer thread on `wire`. Fails only if the thread cannot
+    /// be spawned (the machine is out of threads or memory maps).
+    pub fn new(wire: Wire) -> io::Result<ChannelWriter> {
         let (sender, receiver) = crossbeam_channel::unbounded();
-        let limit = Arc::new(QueueLimit::new(limit, wire.handle())); // New (lesson 10)
         let writer_parked = Arc::new(AtomicBool::new(false));
         let aborted = Arc::new(AtomicBool::new(false));
         let counters = wire.handle();
         let writer = {
             let writer_parked = Arc::clone(&writer_parked);
             let aborted = Arc::clone(&aborted);
-            let limit = Arc::clone(&limit);
-            thread::Builder::new()
-                .name("writer".into())
-                .stack_size(THREAD_STACK_SIZE) // New (lesson 11): 2,000 threads must fit
-                .spawn(move || run_writer(&receiver, &writer_parked, &aborted, &limit, &wire))
-                .expect("failed to spawn the writer thread")
+            sync::spawn("writer", move || {
+                run_writer(&receiver, &writer_parked, &aborted, &wire)
+            })?
         };
-        ChannelWriter {
+        Ok(ChannelWriter {
             sender: RwLock::new(Some(sender)),
             writer_parked,
             aborted,
-            limit,
             counters,
             writer: Mutex::new(Some(writer)),
-        }
+        })
     }
 
     /// Drops the `Sender` (the channel disconnects once drained) and joins
     /// the writer. Returns the packets the writer dropped.
     fn shut(&self) -> usize {
         self.sender.write().unwrap().take();
-        self.limit.close(); // New (lesson 10): wake senders blocked on the limit
         match self.writer.lock().unwrap().take() {
             Some(writer) => writer.join().unwrap_or(0), // a panicking writer has already reported itself
             None => 0,
@@ -123,21 +99,14 @@ impl ChannelWriter {
 impl SendPath for ChannelWriter {
     // ANCHOR: send
     fn send(&self, packet: Packet) -> Result<(), SendError> {
-        // New (lesson 10): room under the queue limit first (may wait, refuse
-        // or evict), before the channel's lock is taken.
-        let packet = self.limit.admit(packet)?;
         // New: no queue lock, no pending flag: the channel does both.
         let sender = self.sender.read().unwrap();
         let Some(sender) = sender.as_ref() else {
-            self.limit.release(packet.len()); // New (lesson 10): never queued
             return Err(SendError::Closed(packet));
         };
         // An unbounded channel's send fails only when the receiver is gone
         // (the writer stopped after a write error): the packet comes back.
-        sender.send(packet).map_err(|e| {
-            self.limit.release(e.0.len()); // New (lesson 10): never queued
-            SendError::Closed(e.0)
-        })?;
+        sender.send(packet).map_err(|e| SendError::Closed(e.0))?;
         self.counters.stats().count_send();
         if self.writer_parked.load(Ordering::Relaxed)
             && self.writer_parked.swap(false, Ordering::Relaxed)
@@ -182,7 +151,6 @@ fn run_writer(
     receiver: &Receiver<Packet>,
     parked: &AtomicBool,
     aborted: &AtomicBool,
-    limit: &QueueLimit, // New (lesson 10)
     wire: &Wire,
 ) -> usize {
     let mut batch: Vec<Packet> = Vec::new();
@@ -198,22 +166,22 @@ fn run_writer(
         batch.extend(receiver.try_iter().take(MAX_BATCH - 1));
         if aborted.load(Ordering::Acquire) {
             // `abort` dropped the Sender first, so nothing new arrives.
-            // New (lesson 10): their bytes leave the count.
-            let dropped = limit.forget(batch.drain(..).chain(receiver.try_iter()));
+            let dropped = batch.drain(..).chain(receiver.try_iter()).count();
             log::debug!("writer: aborted, {dropped} queued packets dropped");
             return dropped;
         }
         wire.stats().count_batch(batch.len());
-        let bytes = batch.iter().map(Packet::len).sum::<usize>();
-        log::trace!("write: {} packets, {bytes} bytes", batch.len());
-        let written = write_batch(wire, &batch);
+        log::trace!(
+            "writer: write: {} packets, {} bytes",
+            batch.len(),
+            batch.iter().map(Packet::len).sum::<usize>()
+        );
+        let written = wire.write_packets(&batch);
         batch.clear(); // drops the packets, keeps the capacity
-        limit.release(bytes); // New (lesson 10): these bytes left the queue
         if let Err(error) = written {
-            limit.close(); // New (lesson 10): wake senders blocked on the limit
             // Returning drops the only Receiver: from then on every send
             // fails and gives its packet back.
-            let dropped = limit.forget(receiver.try_iter()); // New (lesson 10): their bytes leave the count
+            let dropped = receiver.try_iter().count();
             log::debug!("writer: write failed, {dropped} queued packets dropped");
             wire.fail(error);
             return dropped;
@@ -224,24 +192,3 @@ fn run_writer(
     0
 }
 // ANCHOR_END: writer
-
-/// Writes every packet of `batch`, in order, with `writev` calls of at most
-/// [`IOV_MAX`] slices each, resuming after partial writes (as lesson 04).
-fn write_batch(wire: &Wire, batch: &[Packet]) -> io::Result<()> {
-    for group in batch.chunks(IOV_MAX) {
-        let mut storage = [IoSlice::new(&[]); IOV_MAX];
-        for (slice, packet) in storage.iter_mut().zip(group) {
-            *slice = IoSlice::new(packet.as_bytes());
-        }
-        let mut slices = &mut storage[..group.len()];
-        while !slices.is_empty() {
-            match wire.write_vectored(slices) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(written) => IoSlice::advance_slices(&mut slices, written),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-    }
-    Ok(())
-}

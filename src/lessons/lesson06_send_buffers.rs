@@ -11,17 +11,19 @@
 //! packets into one large chunk it keeps
 //! ([`SendBuffer`], a thread-local) and
 //! hands out each packet as a shared slice of it — still a `Packet`, so the
-//! queue and the writer are lesson 04's, unchanged. When the chunk is full
+//! queue and the writer are lesson 04's, unchanged: the catalog runs lesson
+//! 06 as [`BatchedWriter`](super::lesson04_batched_writer::BatchedWriter)
+//! fed by [`packet`]. When the chunk is full
 //! and no slice of it is alive, it is reused; while a slow session still
-//! holds a slice, that chunk is left alone and a new one is taken. The send
-//! path gains [`SendBuffers::packet`], which builds a packet through the
-//! calling thread's send buffer.
+//! holds a slice, that chunk is left alone and a new one is taken. The lesson
+//! adds [`packet`], which builds a packet through the calling thread's
+//! send buffer.
 //!
 //! **The cost.** A chunk lives as long as its longest-held slice: one
 //! packet stuck on a slow session pins 64 KiB. Serialization must know the
 //! packet's size up front (ours always does). And `bytes` does the
 //! reference counting, so the recycling is a borrowed guarantee, not code
-//! you can read here; `src/send_buffer.rs` explains why.
+//! you can read here; the section below explains why.
 //!
 //! **What the tests show** (`tests/lesson06_send_buffers.rs`): a packet
 //! still queued behind a held writer is never overwritten while the same
@@ -29,294 +31,222 @@
 //! and in order; and in steady state a packet costs no allocation at all
 //! (counted with a counting global allocator).
 
-use std::io::{self, IoSlice};
+//!
+//! ## The send buffer
+//!
+//! This is the C# course's `SendBuffer` / `SendBufferHelper`. There, each
+//! thread keeps a large `byte[]` chunk in a `ThreadLocal`; a packet is
+//! serialized with `Open(reserveSize)` → write → `Close(usedSize)`, which
+//! returns an `ArraySegment` over the chunk; when the chunk's free space
+//! runs short the thread simply takes a fresh chunk and leaves the old one
+//! to the garbage collector, which frees it once no segment points into it.
+//!
+//! Rust has no garbage collector, so "once no segment points into it" must
+//! be counted. [`bytes::BytesMut`] does exactly that, and this module is a
+//! thin, teachable layer over it:
+//!
+//! * the chunk is a `BytesMut` with [`CHUNK_SIZE`] bytes of capacity;
+//! * [`SendBuffer::packet`] writes the header and lets the caller fill the
+//!   body in place (no temporary `Vec`, no second copy), then
+//!   `split().freeze()` cuts the written bytes off the front of the chunk
+//!   as a [`Bytes`]: a pointer, a length and a shared reference count on
+//!   the chunk. Cloning it is a count increment, not a copy;
+//! * when the chunk's tail is too short for the next packet, the chunk
+//!   retires to a short list, and the buffer looks through that list with
+//!   `try_reclaim`, which checks the reference count: a chunk none of whose
+//!   slices is alive any more (every packet written and dropped) **rewinds
+//!   to its start**: recycled, no allocation. (The chunk just filled is
+//!   rarely free at once: its newest packets are still queued. The one
+//!   before it usually is.) If every retired chunk still has a slice
+//!   queued somewhere, a fresh chunk is allocated; the oldest retired one
+//!   is left to its holders and freed when its last slice drops.
+//!
+//! **Why `BytesMut` and not our own chunk type.** Our own would need
+//! `unsafe`: a chunk written through one pointer while other threads read
+//! slices of it through others. The argument for it is short (we only ever
+//! write past the last byte handed out, and rewind only when the count of
+//! live slices is zero, which an `Acquire` load makes visible after every
+//! holder's `Release` decrement) — and it is precisely the argument
+//! `bytes` already makes and tests, with miri and loom, for every
+//! `split`/`freeze`/`try_reclaim`. `Packet` already wraps `Bytes`, so slices of
+//! a chunk travel through every lesson's queue unchanged. The lesson is in
+//! the *pattern*, which this file spells out; the bookkeeping is borrowed.
+//!
+//! **What a slice guarantees.** A [`Packet`] made here can never see its
+//! bytes change: the chunk only writes into space that no slice covers,
+//! and rewinds only when no slice exists. The test
+//! `tests/lesson06_send_buffers.rs` holds slices on a slow session (its
+//! writer stuck on a [`Gate`](crate::testing::Gate)) while the same thread
+//! serializes thousands more packets, then checks every byte that arrives.
 
-use crate::backpressure::{Backpressure, QueueLimit};
-use crate::lessons::{SendError, SendPath};
-use crate::packet::{Packet, PayloadTooLarge};
-// New: the thread's send buffer, where packets are serialized.
-use crate::send_buffer::SendBuffer;
-use crate::stats::StatsSnapshot;
-use crate::sync::{Arc, Condvar, Mutex, THREAD_STACK_SIZE, thread};
-use crate::wire::{Wire, WireHandle};
+use std::cell::RefCell;
+use std::collections::VecDeque;
 
-/// Linux's `IOV_MAX`: the most slices one `writev` call takes.
-pub const IOV_MAX: usize = 1024;
+use bytes::{BufMut, Bytes, BytesMut};
 
-/// Lesson 06's send path: lesson 04's batched writer, fed with packets
-/// serialized into per-thread send buffers.
-pub struct SendBuffers {
-    /// What `send` and the writer thread share.
-    shared: Arc<Shared>,
-    /// The writer thread, until `close` or `abort` joins it.
-    writer: Mutex<Option<thread::JoinHandle<()>>>,
+use crate::packet::{HEADER_LEN, MAX_PACKET_LEN, Packet, PayloadTooLarge};
+
+// ANCHOR: make_packet
+// New: serialize through the calling thread's send buffer.
+/// Builds a packet with a `payload_len`-byte body in the calling thread's
+/// send buffer: `fill` writes the body in place, and the packet is a shared
+/// slice of the thread's chunk (no allocation while chunks recycle). Send
+/// it on any session, through any send path.
+pub fn packet(payload_len: usize, fill: impl FnOnce(&mut [u8])) -> Result<Packet, PayloadTooLarge> {
+    SendBuffer::with(|buffer| buffer.packet(payload_len, fill))
+}
+// ANCHOR_END: make_packet
+
+/// Bytes per chunk: 64 KiB, the largest capacity `BytesMut` remembers when
+/// it replaces a chunk that is still in use, and room for ~1,900 packets
+/// of 32 bytes.
+pub const CHUNK_SIZE: usize = 64 * 1024;
+
+/// Full chunks a send buffer keeps for reuse. A thread pins at most
+/// `MAX_RETIRED + 1` chunks (320 KiB) itself; slices queued elsewhere may
+/// keep older chunks alive until they are written.
+pub const MAX_RETIRED: usize = 4;
+
+/// One thread's send buffer: a chunk being carved into packets.
+#[derive(Debug)]
+pub struct SendBuffer {
+    // ANCHOR: state
+    /// The unwritten rest of the current chunk. Invariant: no `Bytes`
+    /// handed out covers any byte of it, so writing here can never change
+    /// a packet someone holds.
+    chunk: BytesMut,
+    /// Chunks allocated so far by this buffer (the first one included).
+    chunks_allocated: u64,
+    /// Times the buffer rewound to the start of its chunk because no
+    /// slice of it was alive: a chunk recycled without allocating.
+    chunks_recycled: u64,
+    /// Full chunks, oldest first, kept for reuse once their slices are
+    /// all dropped. At most [`MAX_RETIRED`]; allocated once, never grows.
+    retired: VecDeque<BytesMut>,
+    // ANCHOR_END: state
 }
 
-// ANCHOR: state
-/// What `send` and the writer thread share.
-struct Shared {
-    /// The queue and its flags. Held only for a few instructions at a time:
-    /// never across a socket call.
-    state: Mutex<State>,
-    /// Signalled when `pending` turns true (work for the writer) or `closed`
-    /// turns true. The writer waits on it while it has nothing to do.
-    pending_or_closed: Condvar,
-    /// The wire's counters (the wire itself belongs to the writer thread).
-    counters: WireHandle,
-    // New (lesson 10): the queued bytes and what to do when there are too many.
-    /// Admits packets under the session's queue limit; has its own lock,
-    /// never taken while `state` is held.
-    limit: QueueLimit,
+thread_local! {
+    /// This thread's send buffer (the C# `SendBufferHelper`'s `ThreadLocal`).
+    static CURRENT: RefCell<SendBuffer> = RefCell::new(SendBuffer::new());
 }
 
-/// The state under the lock.
-struct State {
-    // A `Vec`, not a `VecDeque`: the writer takes all of it at once.
-    /// Packets accepted by `send`, not yet taken by the writer, oldest first.
-    /// Invariant: non-empty implies `pending`.
-    queue: Vec<Packet>,
-    /// The seed's `_pending`: true from the send that woke the writer until
-    /// the writer finds the queue empty after a write. While it is true the
-    /// writer owns the socket and will come back for the queue, so `send`
-    /// need not wake it. Changed only under the lock.
-    pending: bool,
-    /// true once `close` or `abort` ran or a write failed: `send` refuses
-    /// packets. Never goes back to false.
-    closed: bool,
-    // New: counted under the lock `send` already holds, instead of an
-    // atomic add on a cache line that every sender and the writer share.
-    /// Packets accepted by `send`. Only grows.
-    sends: u64,
+impl Default for SendBuffer {
+    fn default() -> SendBuffer {
+        SendBuffer::new()
+    }
 }
-// ANCHOR_END: state
 
-impl SendBuffers {
-    /// Starts the writer thread on `wire`, with no queue limit.
-    pub fn new(wire: Wire) -> SendBuffers {
-        SendBuffers::with_limit(wire, Backpressure::unlimited())
+impl SendBuffer {
+    /// A send buffer with one fresh chunk of [`CHUNK_SIZE`] bytes.
+    pub fn new() -> SendBuffer {
+        SendBuffer {
+            chunk: BytesMut::with_capacity(CHUNK_SIZE),
+            chunks_allocated: 1,
+            chunks_recycled: 0,
+            retired: VecDeque::with_capacity(MAX_RETIRED),
+        }
     }
 
-    // New (lesson 10): the same, with a queue limit.
-    /// Starts the writer thread on `wire`, with a queue limit.
-    pub fn with_limit(wire: Wire, limit: Backpressure) -> SendBuffers {
-        let shared = Arc::new(Shared {
-            state: Mutex::new(State {
-                queue: Vec::new(),
-                pending: false,
-                closed: false,
-                sends: 0,
-            }),
-            pending_or_closed: Condvar::new(),
-            counters: wire.handle(),
-            limit: QueueLimit::new(limit, wire.handle()), // New (lesson 10)
-        });
-        let writer_shared = Arc::clone(&shared);
-        let writer = thread::Builder::new()
-            .name("writer".into())
-            .stack_size(THREAD_STACK_SIZE) // New (lesson 11): 2,000 threads must fit
-            .spawn(move || run_writer(&writer_shared, &wire))
-            .expect("failed to spawn the writer thread");
-        SendBuffers {
-            shared,
-            writer: Mutex::new(Some(writer)),
-        }
+    /// Runs `f` with this thread's send buffer (created on first use).
+    ///
+    /// ```
+    /// use servercore::lessons::lesson06_send_buffers::SendBuffer;
+    /// let packet = SendBuffer::with(|b| b.packet(5, |body| body.copy_from_slice(b"hello"))).unwrap();
+    /// assert_eq!(packet.payload(), b"hello");
+    /// ```
+    pub fn with<R>(f: impl FnOnce(&mut SendBuffer) -> R) -> R {
+        CURRENT.with(|cell| f(&mut cell.borrow_mut()))
     }
 
     // ANCHOR: packet
-    // New: serialize through the calling thread's send buffer.
-    /// Builds a packet with a `payload_len`-byte body in the calling
-    /// thread's send buffer: `fill` writes the body in place, and the packet
-    /// is a shared slice of the thread's chunk (no allocation while chunks
-    /// recycle). Send it here or on any other session.
+    /// Serializes one packet with a body of `payload_len` bytes into the
+    /// chunk: writes the header, lets `fill` write the body in place, and
+    /// returns the packet as a shared slice of the chunk.
+    ///
+    /// Allocates only when the chunk is full *and* a slice of it is still
+    /// alive somewhere; otherwise the chunk is reused.
     pub fn packet(
+        &mut self,
         payload_len: usize,
         fill: impl FnOnce(&mut [u8]),
     ) -> Result<Packet, PayloadTooLarge> {
-        SendBuffer::with(|buffer| buffer.packet(payload_len, fill))
+        let total = payload_len + HEADER_LEN;
+        if total > MAX_PACKET_LEN {
+            return Err(PayloadTooLarge { len: payload_len });
+        }
+        if self.chunk.capacity() < total {
+            self.refill(total);
+        }
+        // The C# `Open`: write into the free space after the last slice.
+        self.chunk.put_u16_le(total as u16);
+        let body_start = self.chunk.len();
+        self.chunk.resize(body_start + payload_len, 0);
+        fill(&mut self.chunk[body_start..]);
+        // The C# `Close`: cut the written bytes off the front of the chunk.
+        // `split` moves the chunk's start past them, so the chunk can never
+        // write there again; `freeze` makes them an immutable, shared slice.
+        let frame: Bytes = self.chunk.split().freeze();
+        Ok(Packet::from_frame(frame).expect("the header was written for exactly this length"))
     }
     // ANCHOR_END: packet
 
-    // New: a way to see that every packet was written *and released*.
-    /// True when nothing is queued and no write is in flight: every packet
-    /// sent so far has been written and dropped by the writer, so no slice
-    /// of a send buffer is held here any more.
-    pub fn is_idle(&self) -> bool {
-        let state = self.shared.state.lock().unwrap();
-        !state.pending && state.queue.is_empty()
-    }
-
-    /// Marks the queue closed, drops what is queued if `drop_queued`, wakes
-    /// the writer so it can finish, and joins it. Returns the packets dropped.
-    fn shut(&self, drop_queued: bool) -> usize {
-        let mut state = self.shared.state.lock().unwrap();
-        state.closed = true;
-        let dropped = if drop_queued {
-            std::mem::take(&mut state.queue)
-        } else {
-            Vec::new()
-        };
-        drop(state);
-        let dropped = self.shared.limit.forget(dropped); // New (lesson 10): their bytes leave the count
-        self.shared.pending_or_closed.notify_one();
-        self.shared.limit.close(); // New (lesson 10): wake senders blocked on the limit
-        if let Some(writer) = self.writer.lock().unwrap().take() {
-            let _ = writer.join(); // a panicking writer has already reported itself
+    // ANCHOR: refill
+    /// Makes room for `needed` bytes: reuses a full chunk none of whose
+    /// slices is alive any more, or else takes a fresh one.
+    fn refill(&mut self, needed: usize) {
+        let size = needed.max(CHUNK_SIZE);
+        // The full chunk retires. Its newest slices were sent a moment
+        // ago and are probably still queued, so it is rarely free *now*;
+        // but by the time the next chunk is full, the writer has usually
+        // written and dropped them all.
+        let full = std::mem::take(&mut self.chunk);
+        if self.retired.len() == MAX_RETIRED {
+            // Forget the oldest: its last slices free it when they drop.
+            self.retired.pop_front();
         }
-        dropped
-    }
-}
-
-impl SendPath for SendBuffers {
-    // ANCHOR: send
-    fn send(&self, packet: Packet) -> Result<(), SendError> {
-        // New (lesson 10): room under the queue limit first (may wait,
-        // refuse or evict); it never holds the queue lock while it waits.
-        let packet = self.shared.limit.admit(packet)?;
-        let mut state = self.shared.state.lock().unwrap();
-        if state.closed {
-            drop(state); // New (lesson 10): the limit's lock is never taken under this one
-            self.shared.limit.release(packet.len()); // New (lesson 10): never queued
-            return Err(SendError::Closed(packet));
-        }
-        state.queue.push(packet);
-        state.sends += 1; // New: was `counters.stats().count_send()`
-        if state.pending {
-            // A write is in flight. Like the C# `Send`, skip `RegisterSend`:
-            // the writer will find this packet when it comes back for the queue.
-            log::trace!(
-                "enqueue: pending=true, {} queued: writer busy, no wake-up",
-                state.queue.len()
-            );
-            return Ok(());
-        }
-        // `RegisterSend`: nobody is writing. Claim the socket for the writer
-        // and wake it. The flag is set under the lock, so exactly one sender
-        // of a burst does this.
-        state.pending = true;
-        // Logged before the lock is let go, so it always precedes the writer's "awake".
-        log::trace!("enqueue: pending=false -> true: waking the writer");
-        drop(state); // notify after unlocking: the woken writer finds the lock free
-        self.shared.pending_or_closed.notify_one();
-        self.shared.counters.stats().count_wakeup();
-        Ok(())
-    }
-    // ANCHOR_END: send
-
-    fn close(&self) {
-        self.shut(false);
-    }
-
-    fn abort(&self) -> usize {
-        self.shut(true)
-    }
-
-    fn stats(&self) -> StatsSnapshot {
-        // New: the send count comes from under the lock.
-        let sends = self.shared.state.lock().unwrap().sends;
-        StatsSnapshot {
-            sends,
-            ..self.shared.counters.stats().snapshot()
-        }
-    }
-}
-
-impl Drop for SendBuffers {
-    /// Dropped without `close`: let the writer flush what is queued and exit
-    /// on its own (not joined, so dropping never blocks).
-    fn drop(&mut self) {
-        self.shared.state.lock().unwrap().closed = true;
-        self.shared.pending_or_closed.notify_one();
-    }
-}
-
-// ANCHOR: writer
-/// The writer thread: the C# `OnSendCompleted`, as a loop.
-fn run_writer(shared: &Shared, wire: &Wire) {
-    // The writer's own batch. It swaps with the queue, so the two `Vec`s
-    // trade places every round and neither allocates in steady state.
-    let mut batch: Vec<Packet> = Vec::new();
-    let mut state = shared.state.lock().unwrap();
-    loop {
-        // Sleep until a send sets `pending` (or close).
-        while !state.pending && !state.closed {
-            state = shared.pending_or_closed.wait(state).unwrap();
-        }
-        log::trace!("writer: awake, {} queued", state.queue.len());
-        if state.queue.is_empty() {
-            break; // closed, and nothing left to write
-        }
-        // Take everything queued, not just one packet.
-        std::mem::swap(&mut state.queue, &mut batch);
-        drop(state); // never hold the queue lock across a socket call
-
-        // The whole batch, in as few write calls as the kernel allows.
-        wire.stats().count_batch(batch.len());
-        let bytes = batch.iter().map(Packet::len).sum::<usize>();
-        log::trace!("write: {} packets, {bytes} bytes", batch.len());
-        let written = write_batch(wire, &batch);
-        // New: this line now decides whether chunks recycle. Dropping the
-        // packets releases their slices; once a chunk has no slice left,
-        // the thread that filled it reuses it instead of allocating.
-        batch.clear(); // drops the packets, keeps the capacity
-        shared.limit.release(bytes); // New (lesson 10): these bytes left the queue
-
-        state = shared.state.lock().unwrap();
-        if let Err(error) = written {
-            state.closed = true;
-            state.pending = false;
-            let dropped = std::mem::take(&mut state.queue);
-            drop(state);
-            let dropped = shared.limit.forget(dropped); // New (lesson 10): their bytes leave the count
-            shared.limit.close(); // New (lesson 10): wake senders blocked on the limit
-            log::debug!("writer: write failed, {dropped} queued packets dropped");
-            wire.fail(error);
-            return;
-        }
-        // The seed's "가정": while we were writing, other threads saw
-        // `pending == true`, queued their packets and did NOT wake us.
-        // If we cleared `pending` now without looking, their packets would
-        // sit in the queue until some later send happened to wake us.
-        // So we look, under the same lock they queued under:
-        if state.queue.is_empty() {
-            state.pending = false; // nobody left behind: the next send wakes us
-            log::trace!("writer: queue empty, pending -> false");
-        } else {
-            log::trace!(
-                "writer: {} queued during the write, keeping pending",
-                state.queue.len()
-            );
-        }
-    }
-    drop(state);
-    wire.shutdown_write();
-    log::trace!("writer: closed, exiting");
-}
-// ANCHOR_END: writer
-
-// ANCHOR: write_batch
-// The gathering write (the C# `BufferList`), as in lesson 04. Slices of one
-// chunk lie back to back in memory, but each is still its own `IoSlice`:
-// merging neighbours would save iovecs, not system calls.
-/// Writes every packet of `batch`, in order, with `writev` calls of at most
-/// [`IOV_MAX`] slices each, resuming after partial writes.
-fn write_batch(wire: &Wire, batch: &[Packet]) -> io::Result<()> {
-    for group in batch.chunks(IOV_MAX) {
-        // One slice per packet, on the stack: no allocation per batch.
-        let mut storage = [IoSlice::new(&[]); IOV_MAX];
-        for (slice, packet) in storage.iter_mut().zip(group) {
-            *slice = IoSlice::new(packet.as_bytes());
-        }
-        let mut slices = &mut storage[..group.len()];
-        while !slices.is_empty() {
-            match wire.write_vectored(slices) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                // A partial write: skip what the kernel took, even mid-packet.
-                Ok(written) => IoSlice::advance_slices(&mut slices, written),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
+        self.retired.push_back(full);
+        // `try_reclaim` succeeds only if no `Bytes` cut from that chunk is
+        // alive any more (its reference count is back to 1: just us); then
+        // it rewinds to the chunk's start, with no allocation. The count is
+        // decremented with `Release` by whoever drops the last slice and
+        // read with `Acquire` here, so their reads of the old bytes are
+        // over before we write new ones.
+        for i in 0..self.retired.len() {
+            if self.retired[i].try_reclaim(size) {
+                self.chunk = self.retired.remove(i).expect("index in range");
+                self.chunks_recycled += 1;
+                return;
             }
         }
+        // Every retired chunk still has a slice queued somewhere: take a
+        // new chunk.
+        self.chunk = BytesMut::with_capacity(size);
+        self.chunks_allocated += 1;
     }
-    Ok(())
+    // ANCHOR_END: refill
+
+    /// Chunks this buffer allocated (the first included).
+    pub fn chunks_allocated(&self) -> u64 {
+        self.chunks_allocated
+    }
+
+    /// Times a full chunk was reused because no slice of it was alive.
+    pub fn chunks_recycled(&self) -> u64 {
+        self.chunks_recycled
+    }
+
+    /// Whether every retired chunk is free now (no slice of it alive), so
+    /// the next refill reuses one without allocating. Rewinds the free ones
+    /// (as a refill would). For tests that wait until the writer has
+    /// dropped every packet it wrote.
+    pub fn retired_all_free(&mut self) -> bool {
+        let size = CHUNK_SIZE;
+        self.retired.iter_mut().all(|chunk| chunk.try_reclaim(size))
+    }
+
+    /// Free bytes left in the current chunk before it must be refilled.
+    pub fn remaining(&self) -> usize {
+        self.chunk.capacity()
+    }
 }
-// ANCHOR_END: write_batch

@@ -32,19 +32,15 @@
 //! socket whose non-blocking write fits, is partial, or would block; the
 //! invariants on `State` are asserted at every unlock there.
 
-use std::io::{self, IoSlice};
+use std::io;
 
 use bytes::Bytes;
 
-use crate::backpressure::{Backpressure, QueueLimit};
-use crate::lessons::{SendError, SendPath};
 use crate::packet::Packet;
+use crate::send_path::{SendError, SendPath};
 use crate::stats::StatsSnapshot;
-use crate::sync::{Arc, Condvar, Mutex, THREAD_STACK_SIZE, thread};
+use crate::sync::{self, Arc, Condvar, Mutex, thread};
 use crate::wire::Wire;
-
-/// Linux's `IOV_MAX`: the most slices one `writev` call takes.
-pub const IOV_MAX: usize = 1024;
 
 /// Lesson 07's send path: direct writes while idle, a batching writer
 /// thread under load.
@@ -67,9 +63,6 @@ struct Shared {
     // New: callers write too, so the wire is shared, not the writer's alone.
     /// The socket. Written only by the current owner (see [`Owner`]).
     wire: Wire,
-    /// The queue limit (lesson 10): admits packets, counts queued bytes.
-    /// Has its own lock, never taken while `state` is held.
-    limit: QueueLimit,
 }
 
 // New: the pending flag becomes an owner with three values.
@@ -126,14 +119,9 @@ impl State {
 // ANCHOR_END: check
 
 impl DirectPath {
-    /// Starts the writer thread on `wire`, with no queue limit.
-    pub fn new(wire: Wire) -> DirectPath {
-        DirectPath::with_limit(wire, Backpressure::unlimited())
-    }
-
-    /// Starts the writer thread on `wire`, with a queue limit (lesson 10).
-    pub fn with_limit(wire: Wire, limit: Backpressure) -> DirectPath {
-        let limit = QueueLimit::new(limit, wire.handle());
+    /// Starts the writer thread on `wire`. Fails only if the thread cannot
+    /// be spawned (the machine is out of threads or memory maps).
+    pub fn new(wire: Wire) -> io::Result<DirectPath> {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 queue: Vec::new(),
@@ -143,18 +131,13 @@ impl DirectPath {
             }),
             writer_owns_or_closed: Condvar::new(),
             wire,
-            limit,
         });
         let writer_shared = Arc::clone(&shared);
-        let writer = thread::Builder::new()
-            .name("writer".into())
-            .stack_size(THREAD_STACK_SIZE)
-            .spawn(move || run_writer(&writer_shared))
-            .expect("failed to spawn the writer thread");
-        DirectPath {
+        let writer = sync::spawn("writer", move || run_writer(&writer_shared))?;
+        Ok(DirectPath {
             shared,
             writer: Mutex::new(Some(writer)),
-        }
+        })
     }
 
     /// Marks the path closed, drops what is queued if `drop_queued`, wakes
@@ -173,25 +156,19 @@ impl DirectPath {
         };
         state.check();
         drop(state);
-        let dropped = self.shared.limit.forget(queue); // their bytes leave the count
         self.shared.writer_owns_or_closed.notify_one();
-        self.shared.limit.close(); // wake senders blocked on the limit
         if let Some(writer) = self.writer.lock().unwrap().take() {
             let _ = writer.join(); // a panicking writer has already reported itself
         }
-        dropped
+        queue.len()
     }
 }
 
 impl SendPath for DirectPath {
     // ANCHOR: send
     fn send(&self, packet: Packet) -> Result<(), SendError> {
-        // The queue limit first, as in lesson 10 (counts the bytes until written).
-        let packet = self.shared.limit.admit(packet)?;
         let mut state = self.shared.state.lock().unwrap();
         if state.closed {
-            drop(state); // the limit's lock is never taken while holding this one
-            self.shared.limit.release(packet.len());
             return Err(SendError::Closed(packet));
         }
         if state.owner != Owner::Idle {
@@ -201,7 +178,7 @@ impl SendPath for DirectPath {
             state.check();
             self.shared.wire.stats().count_send();
             log::trace!(
-                "enqueue: owner={:?}, {} queued",
+                "caller: enqueue: owner is {:?}, {} queued",
                 state.owner,
                 state.queue.len()
             );
@@ -214,20 +191,18 @@ impl SendPath for DirectPath {
 
         // A write that cannot block: it takes what fits, or says WouldBlock.
         let result = self.shared.wire.try_write(packet.as_bytes());
-        if let Ok(written) = result {
-            // Lesson 10: these bytes left the queue (a partial write's rest
-            // is released by the writer, once it has written it).
-            self.shared.limit.release(written);
-        }
 
         let mut state = self.shared.state.lock().unwrap();
         match result {
             Ok(written) if written == packet.len() => {
-                log::trace!("direct write: {written} bytes from the caller's thread");
+                log::trace!("caller: direct write: {written} bytes");
             }
             Ok(written) => {
                 // Partial: the writer must finish this packet before anything else.
-                log::trace!("direct write: partial, {written} of {} bytes", packet.len());
+                log::trace!(
+                    "caller: direct write: partial, {written} of {} bytes",
+                    packet.len()
+                );
                 state.unfinished = Some(packet.into_bytes().slice(written..));
             }
             Err(e)
@@ -236,18 +211,15 @@ impl SendPath for DirectPath {
                     io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
                 ) =>
             {
-                log::trace!("direct write: would block, handing the packet over");
+                log::trace!("caller: direct write: would block, handing the packet over");
                 state.unfinished = Some(packet.into_bytes());
             }
             Err(error) => {
                 state.closed = true;
                 state.owner = Owner::Idle;
-                let queue = std::mem::take(&mut state.queue);
+                state.queue.clear(); // dropped: the socket is broken
                 state.check();
                 drop(state);
-                self.shared.limit.forget(queue);
-                self.shared.limit.release(packet.len());
-                self.shared.limit.close();
                 self.shared.writer_owns_or_closed.notify_one(); // let the writer exit
                 self.shared.wire.fail(error);
                 return Err(SendError::Closed(packet));
@@ -260,7 +232,7 @@ impl SendPath for DirectPath {
         if state.unfinished.is_some() || !state.queue.is_empty() {
             state.owner = Owner::Writer;
             state.check();
-            log::trace!("hand-over: the writer thread owns the socket now");
+            log::trace!("caller: hand-over: the writer owns the socket now");
             drop(state);
             self.shared.writer_owns_or_closed.notify_one();
             self.shared.wire.stats().count_wakeup();
@@ -323,7 +295,7 @@ fn run_writer(shared: &Shared) {
         wire.stats()
             .count_batch(batch.len() + usize::from(unfinished.is_some()));
         log::trace!(
-            "write: {} packets{}",
+            "writer: write: {} packets{}",
             batch.len(),
             if unfinished.is_some() {
                 " after the rest of a partial one"
@@ -335,21 +307,16 @@ fn run_writer(shared: &Shared) {
             Some(rest) => wire.write_all(rest),
             None => Ok(()),
         }
-        .and_then(|()| write_batch(wire, &batch));
-        let bytes = batch.iter().map(Packet::len).sum::<usize>()
-            + unfinished.as_ref().map_or(0, Bytes::len);
+        .and_then(|()| wire.write_packets(&batch));
         batch.clear(); // drops the packets, keeps the capacity
-        shared.limit.release(bytes); // these bytes left the queue
 
         state = shared.state.lock().unwrap();
         if let Err(error) = written {
             state.closed = true;
             state.owner = Owner::Idle;
-            let dropped = std::mem::take(&mut state.queue);
+            let dropped = std::mem::take(&mut state.queue).len();
             state.check();
             drop(state);
-            let dropped = shared.limit.forget(dropped); // their bytes leave the count
-            shared.limit.close(); // wake senders blocked on the limit
             log::debug!("writer: write failed, {dropped} queued packets dropped");
             wire.fail(error);
             return;
@@ -357,7 +324,7 @@ fn run_writer(shared: &Shared) {
         // The seed's "가정", unchanged: look before letting go.
         if state.queue.is_empty() {
             state.owner = Owner::Idle; // the next send writes directly again
-            log::trace!("writer: queue empty, socket idle");
+            log::trace!("writer: re-check: empty, the socket is idle");
         }
         state.check();
     }
@@ -366,24 +333,3 @@ fn run_writer(shared: &Shared) {
     log::trace!("writer: closed, exiting");
 }
 // ANCHOR_END: writer
-
-/// Writes every packet of `batch`, in order, with `writev` calls of at most
-/// [`IOV_MAX`] slices each, resuming after partial writes (as lesson 04).
-fn write_batch(wire: &Wire, batch: &[Packet]) -> io::Result<()> {
-    for group in batch.chunks(IOV_MAX) {
-        let mut storage = [IoSlice::new(&[]); IOV_MAX];
-        for (slice, packet) in storage.iter_mut().zip(group) {
-            *slice = IoSlice::new(packet.as_bytes());
-        }
-        let mut slices = &mut storage[..group.len()];
-        while !slices.is_empty() {
-            match wire.write_vectored(slices) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(written) => IoSlice::advance_slices(&mut slices, written),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-    }
-    Ok(())
-}

@@ -95,7 +95,6 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use crate::lessons::Lesson;
 use crate::net::{Acceptor, SocketOptions};
 use crate::packet::Packet;
 use crate::session::{DisconnectReason, Handler, Session, SessionConfig};
@@ -291,8 +290,9 @@ pub fn decode(packet: &Packet) -> Option<Message> {
 /// The room: who is in it, and counters. Shared by every session's reader
 /// thread (it is their [`Handler`]).
 pub struct Room {
-    /// The lesson whose send path every session uses (reported in STATS).
-    lesson: Lesson,
+    /// The number of the lesson whose send path every session uses
+    /// (reported in STATS).
+    lesson: u8,
     /// The players. Held only to clone or replace the list: never across a
     /// send (with lessons 01/02 a send is a blocking write).
     players: Mutex<Players>,
@@ -324,8 +324,9 @@ struct Players {
 // ANCHOR_END: room
 
 impl Room {
-    /// An empty room whose players use `lesson`'s send path.
-    pub fn new(lesson: Lesson) -> Arc<Room> {
+    /// An empty room whose players use lesson `lesson`'s send path (the
+    /// number is only reported in STATS; the sessions' config chooses).
+    pub fn new(lesson: u8) -> Arc<Room> {
         Arc::new(Room {
             lesson,
             players: Mutex::new(Players {
@@ -340,8 +341,8 @@ impl Room {
         })
     }
 
-    /// The lesson the room's sessions use.
-    pub fn lesson(&self) -> Lesson {
+    /// The number of the lesson the room's sessions use.
+    pub fn lesson(&self) -> u8 {
         self.lesson
     }
 
@@ -388,7 +389,7 @@ impl Room {
             add_stats(&mut sum, &session.stats());
         }
         RoomStats {
-            lesson: self.lesson.number() as u8,
+            lesson: self.lesson,
             players: list.len() as u32,
             updates: self.updates.load(Relaxed),
             deliveries: attempts - refused,
@@ -526,15 +527,16 @@ pub struct RoomServer {
 
 impl RoomServer {
     /// Listens on `addr` (port 0: the OS picks) and starts accepting players
-    /// into a room whose sessions use `lesson`'s send path.
+    /// into a room whose sessions start with `config` (lesson number
+    /// `lesson`, for STATS).
     pub fn start(
         addr: SocketAddr,
-        lesson: Lesson,
+        lesson: u8,
+        config: SessionConfig,
         options: SocketOptions,
     ) -> io::Result<RoomServer> {
         let room = Room::new(lesson);
         let handler: Arc<dyn Handler> = Arc::clone(&room) as Arc<dyn Handler>;
-        let config = SessionConfig::new(lesson);
         let acceptor = Acceptor::start(addr, options, move |stream, peer| {
             // The session joins the room itself, in `on_connected`.
             if let Err(e) = Session::start(stream, &config, Arc::clone(&handler)) {

@@ -20,12 +20,13 @@ use std::sync::{Arc, Condvar, Mutex, mpsc};
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
+use servercore::Backpressure;
 use servercore::packet::FrameError;
 use servercore::session::{DisconnectReason, Handler};
 use servercore::testing::{Gate, GatedSink, socket_pair};
 use servercore::wire::Sink;
 use servercore::workload::{Received, Verifier, make_packet, receive};
-use servercore::{Lesson, Packet, SendPath, Session, SessionConfig, StatsSnapshot, Wire};
+use servercore::{Lesson, Packet, SendPath, Session, StatsSnapshot, Wire};
 
 pub use servercore::net::SocketOptions;
 
@@ -51,13 +52,17 @@ pub fn pair() -> (TcpStream, TcpStream) {
 
 /// Starts `lesson`'s send path on a clone of `server` (a plain `TcpStream` wire).
 pub fn start(lesson: Lesson, server: &TcpStream) -> Box<dyn SendPath> {
-    lesson.start(Wire::from_stream(server).expect("clone the socket"))
+    lesson
+        .start(Wire::from_stream(server).expect("clone the socket"))
+        .expect("start the send path")
 }
 
 /// Starts `lesson`'s send path on `server` behind `gate`: every write call
 /// waits at the gate until it opens.
 pub fn start_gated(lesson: Lesson, server: TcpStream, gate: &Arc<Gate>) -> Box<dyn SendPath> {
-    lesson.start(Wire::new(GatedSink::new(server, Arc::clone(gate))))
+    lesson
+        .start(Wire::new(GatedSink::new(server, Arc::clone(gate))))
+        .expect("start the send path")
 }
 
 /// A thread that reads `client` to the end of the stream and checks every
@@ -344,7 +349,12 @@ impl Handler for Recorder {
 /// Starts a session running `lesson` on `server`, reporting to `recorder`.
 pub fn start_session(lesson: Lesson, server: TcpStream, recorder: &Arc<Recorder>) -> Arc<Session> {
     let handler: Arc<dyn Handler> = recorder.clone();
-    Session::start(server, &SessionConfig::new(lesson), handler).expect("start the session")
+    Session::start(
+        server,
+        &lesson.session_config(Backpressure::unlimited()),
+        handler,
+    )
+    .expect("start the session")
 }
 
 // ---------------------------------------------------------------------------
@@ -578,7 +588,7 @@ pub fn split_scenario(lesson: Lesson, hold: Duration) -> SplitOutcome {
     const PAYLOAD: usize = 64;
     let (server, client) = pair();
     let (sink, split) = SplittingSink::new(server, 12, hold);
-    let path = lesson.start(Wire::new(sink));
+    let path = lesson.start(Wire::new(sink)).expect("start the send path");
     let receiver = spawn_receiver(client, 2, PAYLOAD, 2);
     thread::scope(|scope| {
         let path = path.as_ref();
@@ -682,7 +692,9 @@ pub fn big_packets_late_reader(
 ) -> StatsSnapshot {
     let total = BIG_SENDERS as u64 * u64::from(BIG_PER_SENDER);
     let (server, client) = pair_with(&small_buffers());
-    let path = lesson.start(make_wire(server));
+    let path = lesson
+        .start(make_wire(server))
+        .expect("start the send path");
     // `send` returns at once for lessons 04/05: when this returns, all the
     // packets are queued (or already in the writer's hands), nobody reads yet.
     send_from_threads(path.as_ref(), BIG_SENDERS, BIG_PER_SENDER, BIG_PAYLOAD);

@@ -24,7 +24,7 @@ pub fn server(config: &ServerConfig) -> Server {
 /// The default config for `lesson`, with a 1,024-byte packet limit.
 pub fn config(lesson: Lesson) -> ServerConfig {
     let mut config = ServerConfig::new(lesson);
-    config.session.max_packet = 1024;
+    config.max_packet = 1024;
     config
 }
 
