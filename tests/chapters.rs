@@ -739,8 +739,11 @@ fn every_lesson_has_its_chapter_example_and_tests() {
         .collect();
     let mut problems = Vec::new();
     for module in &modules {
-        // lesson03_send_queue -> "03" and lessons/03-*.md
-        let number = &module["lesson".len()..module.len().min("lesson".len() + 2)];
+        // lesson03_send_queue -> "03" and lessons/03-*.md; lesson03b_… -> "03b"
+        let number = module["lesson".len()..]
+            .split('_')
+            .next()
+            .unwrap_or_default();
         if !chapters
             .iter()
             .any(|name| name.starts_with(&format!("{number}-")))

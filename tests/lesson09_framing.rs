@@ -12,7 +12,7 @@ use std::sync::Arc;
 use echo_support::*;
 use proptest::prelude::*;
 use servercore::echo::{Echo, Server};
-use servercore::lessons::lesson09_framing::{CsharpParse, csharp_parse};
+use servercore::lessons::lesson09_framing::{Frame, csharp_parse};
 use servercore::packet::{FrameError, MAX_PACKET_LEN, RecvBuffer};
 use servercore::session::{Handler, Session};
 use servercore::{Lesson, Packet};
@@ -30,18 +30,70 @@ fn hostile(server: &Server, bytes: &[u8], then_close: bool) -> String {
     ended(server, peer).reason
 }
 
+/// A size of 0: the C# loop hands out an empty "packet", adds 0 to its
+/// cursor and reads the same header again, forever. Our decoder refuses it.
 #[test]
 fn the_csharp_parser_spins_on_a_size_of_zero() {
-    assert_eq!(
-        csharp_parse(&[0, 0, 5, 0], 10_000),
-        CsharpParse::Spinning {
-            at: 0,
-            packets: 10_000
-        }
-    );
+    let parse = csharp_parse(&[0, 0, 5, 0], 10_000);
+    assert!(parse.spinning, "{parse:?}");
+    assert_eq!(parse.consumed, 0, "the cursor never moves");
+    assert_eq!(parse.frames, vec![Frame { at: 0, size: 0 }; 10_000]);
     let mut ours = RecvBuffer::new(MAX_PACKET_LEN);
     ours.push(&[0, 0, 5, 0]);
     assert_eq!(ours.next_frame(), Err(FrameError::TooSmall { size: 0 }));
+}
+
+/// A size of 1 does not spin: the C# loop hands out a 1-byte "packet" and
+/// moves its cursor by 1, onto the lying header's second byte. From there
+/// every size it reads is two bytes from the middle of something else:
+/// `[0, 7]` (the lie's high byte and the next header's low byte) is 1,792;
+/// it hands out 1,792 bytes that hold 255 real packets and part of a 256th,
+/// reads 1,903 from the middle of one, and then waits for 28,524 bytes. Not
+/// one real packet is ever handed out as itself. Our decoder refuses the
+/// size at once.
+#[test]
+fn the_csharp_parser_desyncs_on_a_size_of_one() {
+    const GOOD: usize = 1000;
+    let hello = Packet::from_payload(b"hello").unwrap(); // 7 bytes: [7, 0, h, e, l, l, o]
+    let mut stream = vec![1, 0]; // the lie
+    for _ in 0..GOOD {
+        stream.extend_from_slice(hello.as_bytes());
+    }
+    let real_starts: Vec<usize> = (0..GOOD).map(|i| 2 + i * hello.len()).collect();
+
+    let parse = csharp_parse(&stream, 10_000);
+    assert_eq!(
+        parse.frames,
+        vec![
+            Frame { at: 0, size: 1 }, // the lie, handed out as a packet
+            Frame {
+                at: 1,
+                size: 0x0700
+            }, // [0, 7]: 1,792
+            Frame {
+                at: 1793,
+                size: 1903
+            }, // [0x6f, 7] = "o", then a header's 7
+        ]
+    );
+    assert!(!parse.spinning);
+    assert_eq!(parse.consumed, 1793 + 1903);
+    assert!(
+        parse.frames.iter().all(|f| !real_starts.contains(&f.at)),
+        "no frame starts where a real packet does: {parse:?}"
+    );
+    // The next size it reads is "lo" from the middle of a packet: 28,524 bytes.
+    let next = &stream[parse.consumed..];
+    assert_eq!(u16::from_le_bytes([next[0], next[1]]), 28_524);
+
+    let mut ours = RecvBuffer::new(MAX_PACKET_LEN);
+    ours.push(&stream);
+    let refused = ours.next_frame().unwrap_err();
+    assert_eq!(refused, FrameError::TooSmall { size: 1 });
+    assert_eq!(
+        refused.to_string(),
+        "declared packet size 1 is below the 2-byte header"
+    );
 }
 
 #[test]

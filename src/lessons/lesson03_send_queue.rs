@@ -180,7 +180,7 @@ fn run_writer(shared: &Shared, wire: &Wire) {
             while !state.pending && !state.closed {
                 state = shared.pending_or_closed.wait(state).unwrap();
             }
-            log::trace!("writer: woke after a wait, {} queued", state.queue.len());
+            log::trace!("woke after a wait, {} queued", state.queue.len());
         }
         let Some(packet) = state.queue.pop_front() else {
             break; // closed, and nothing left to write
@@ -190,7 +190,7 @@ fn run_writer(shared: &Shared, wire: &Wire) {
 
         // One packet, one write call.
         wire.stats().count_batch(1);
-        log::trace!("writer: write: 1 packet, {} bytes", packet.len());
+        log::trace!("write: 1 packet, {} bytes", packet.len());
         let written = wire.write_all(packet.as_bytes());
 
         state = shared.state.lock().unwrap();
@@ -199,7 +199,7 @@ fn run_writer(shared: &Shared, wire: &Wire) {
             state.pending = false;
             let dropped = std::mem::take(&mut state.queue).len();
             drop(state);
-            log::debug!("writer: write failed, {dropped} queued packets dropped");
+            log::debug!("write failed, {dropped} queued packets dropped");
             wire.fail(error);
             return;
         }
@@ -211,10 +211,10 @@ fn run_writer(shared: &Shared, wire: &Wire) {
         // So we look, under the same lock they queued under:
         if state.queue.is_empty() {
             state.pending = false; // nobody left behind: the next send wakes us
-            log::trace!("writer: re-check: empty, pending -> false");
+            log::trace!("re-check: empty, pending -> false");
         } else {
             log::trace!(
-                "writer: re-check: {} queued during the write, {} before it: keep pending",
+                "re-check: {} queued during the write, {} before it: keep pending",
                 state.queue.len() - left,
                 left
             );
@@ -223,6 +223,6 @@ fn run_writer(shared: &Shared, wire: &Wire) {
     }
     drop(state);
     wire.shutdown_write();
-    log::trace!("writer: closed, exiting");
+    log::trace!("closed, exiting");
 }
 // ANCHOR_END: writer

@@ -172,7 +172,7 @@ fn run_writer(shared: &Shared, wire: &Wire) {
         while !state.pending && !state.closed {
             state = shared.pending_or_closed.wait(state).unwrap();
         }
-        log::trace!("writer: awake, {} queued", state.queue.len());
+        log::trace!("awake, {} queued", state.queue.len());
         let Some(packet) = state.queue.pop_front() else {
             break; // closed, and nothing left to write
         };
@@ -189,7 +189,7 @@ fn run_writer(shared: &Shared, wire: &Wire) {
             state.pending = false;
             let dropped = std::mem::take(&mut state.queue).len();
             drop(state);
-            log::debug!("writer: write failed, {dropped} queued packets dropped");
+            log::debug!("write failed, {dropped} queued packets dropped");
             wire.fail(error);
             return;
         }
@@ -202,6 +202,6 @@ fn run_writer(shared: &Shared, wire: &Wire) {
     }
     drop(state);
     wire.shutdown_write();
-    log::trace!("writer: closed, exiting");
+    log::trace!("closed, exiting");
 }
 // ANCHOR_END: broken_writer

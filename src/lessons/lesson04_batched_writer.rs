@@ -185,7 +185,7 @@ fn run_writer(shared: &Shared, wire: &Wire) {
             while !state.pending && !state.closed {
                 state = shared.pending_or_closed.wait(state).unwrap();
             }
-            log::trace!("writer: woke after a wait, {} queued", state.queue.len());
+            log::trace!("woke after a wait, {} queued", state.queue.len());
         }
         if state.queue.is_empty() {
             break; // closed, and nothing left to write
@@ -197,7 +197,7 @@ fn run_writer(shared: &Shared, wire: &Wire) {
         // New: the whole batch, in as few write calls as the kernel allows.
         wire.stats().count_batch(batch.len());
         log::trace!(
-            "writer: write: {} packets, {} bytes",
+            "write: {} packets, {} bytes",
             batch.len(),
             batch.iter().map(Packet::len).sum::<usize>()
         );
@@ -210,7 +210,7 @@ fn run_writer(shared: &Shared, wire: &Wire) {
             state.pending = false;
             let dropped = std::mem::take(&mut state.queue).len();
             drop(state);
-            log::debug!("writer: write failed, {dropped} queued packets dropped");
+            log::debug!("write failed, {dropped} queued packets dropped");
             wire.fail(error);
             return;
         }
@@ -221,17 +221,17 @@ fn run_writer(shared: &Shared, wire: &Wire) {
         // So we look, under the same lock they queued under:
         if state.queue.is_empty() {
             state.pending = false; // nobody left behind: the next send wakes us
-            log::trace!("writer: re-check: empty, pending -> false");
+            log::trace!("re-check: empty, pending -> false");
         } else {
             // The queue was empty when the write began: all of these came during it.
             log::trace!(
-                "writer: re-check: {} queued during the write: keep pending",
+                "re-check: {} queued during the write: keep pending",
                 state.queue.len()
             );
         }
     }
     drop(state);
     wire.shutdown_write();
-    log::trace!("writer: closed, exiting");
+    log::trace!("closed, exiting");
 }
 // ANCHOR_END: writer

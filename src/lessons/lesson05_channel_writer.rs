@@ -167,12 +167,12 @@ fn run_writer(
         if aborted.load(Ordering::Acquire) {
             // `abort` dropped the Sender first, so nothing new arrives.
             let dropped = batch.drain(..).chain(receiver.try_iter()).count();
-            log::debug!("writer: aborted, {dropped} queued packets dropped");
+            log::debug!("aborted, {dropped} queued packets dropped");
             return dropped;
         }
         wire.stats().count_batch(batch.len());
         log::trace!(
-            "writer: write: {} packets, {} bytes",
+            "write: {} packets, {} bytes",
             batch.len(),
             batch.iter().map(Packet::len).sum::<usize>()
         );
@@ -182,13 +182,13 @@ fn run_writer(
             // Returning drops the only Receiver: from then on every send
             // fails and gives its packet back.
             let dropped = receiver.try_iter().count();
-            log::debug!("writer: write failed, {dropped} queued packets dropped");
+            log::debug!("write failed, {dropped} queued packets dropped");
             wire.fail(error);
             return dropped;
         }
     }
     wire.shutdown_write();
-    log::trace!("writer: closed, exiting");
+    log::trace!("closed, exiting");
     0
 }
 // ANCHOR_END: writer

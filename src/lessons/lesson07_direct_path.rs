@@ -178,7 +178,7 @@ impl SendPath for DirectPath {
             state.check();
             self.shared.wire.stats().count_send();
             log::trace!(
-                "caller: enqueue: owner is {:?}, {} queued",
+                "enqueue: owner is {:?}, {} queued",
                 state.owner,
                 state.queue.len()
             );
@@ -195,14 +195,11 @@ impl SendPath for DirectPath {
         let mut state = self.shared.state.lock().unwrap();
         match result {
             Ok(written) if written == packet.len() => {
-                log::trace!("caller: direct write: {written} bytes");
+                log::trace!("direct write: {written} bytes");
             }
             Ok(written) => {
                 // Partial: the writer must finish this packet before anything else.
-                log::trace!(
-                    "caller: direct write: partial, {written} of {} bytes",
-                    packet.len()
-                );
+                log::trace!("direct write: partial, {written} of {} bytes", packet.len());
                 state.unfinished = Some(packet.into_bytes().slice(written..));
             }
             Err(e)
@@ -211,7 +208,7 @@ impl SendPath for DirectPath {
                     io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
                 ) =>
             {
-                log::trace!("caller: direct write: would block, handing the packet over");
+                log::trace!("direct write: would block, handing the packet over");
                 state.unfinished = Some(packet.into_bytes());
             }
             Err(error) => {
@@ -232,7 +229,7 @@ impl SendPath for DirectPath {
         if state.unfinished.is_some() || !state.queue.is_empty() {
             state.owner = Owner::Writer;
             state.check();
-            log::trace!("caller: hand-over: the writer owns the socket now");
+            log::trace!("hand-over: the writer owns the socket now");
             drop(state);
             self.shared.writer_owns_or_closed.notify_one();
             self.shared.wire.stats().count_wakeup();
@@ -295,7 +292,7 @@ fn run_writer(shared: &Shared) {
         wire.stats()
             .count_batch(batch.len() + usize::from(unfinished.is_some()));
         log::trace!(
-            "writer: write: {} packets{}",
+            "write: {} packets{}",
             batch.len(),
             if unfinished.is_some() {
                 " after the rest of a partial one"
@@ -317,19 +314,19 @@ fn run_writer(shared: &Shared) {
             let dropped = std::mem::take(&mut state.queue).len();
             state.check();
             drop(state);
-            log::debug!("writer: write failed, {dropped} queued packets dropped");
+            log::debug!("write failed, {dropped} queued packets dropped");
             wire.fail(error);
             return;
         }
         // The seed's "가정", unchanged: look before letting go.
         if state.queue.is_empty() {
             state.owner = Owner::Idle; // the next send writes directly again
-            log::trace!("writer: re-check: empty, the socket is idle");
+            log::trace!("re-check: empty, the socket is idle");
         }
         state.check();
     }
     drop(state);
     wire.shutdown_write();
-    log::trace!("writer: closed, exiting");
+    log::trace!("closed, exiting");
 }
 // ANCHOR_END: writer
