@@ -41,7 +41,7 @@ while IFS= read -r entry; do
     echo
     echo "## $where"
     echo "\$ cargo run --release -- $args"
-    # A chart goes to a scratch directory, not over the one in docs/.
+    # A chart goes to a scratch directory, not over the one in lessons/images/.
     args=$(sed -E "s#--chart ([^ ]*/)?([^ /]*)#--chart $WORK/\\2#" <<<"$args")
     # The quoted commands are plain flags: word splitting is what we want.
     # shellcheck disable=SC2086

@@ -5,7 +5,7 @@
 //! cargo run --release -- compare --lessons 2,4 --senders 4 --payload 32 --format json
 //! cargo run --release -- compare --senders 1,4,16 --payload 32,512,4096 --runs 3 --seconds 0.3
 //! cargo run --release -- compare --rate 2000 --senders 4 --payload 32      # latency mode
-//! cargo run --release -- compare --chart docs/compare.svg
+//! cargo run --release -- compare --chart lessons/images/compare.svg
 //! cargo run --release -- serve --addr 127.0.0.1:0 --lesson 4     # prints `listening on IP:PORT`
 //! cargo run --release -- client --addr 127.0.0.1:PORT --packets 1000 --payload 32
 //! cargo run --release -- room --addr 127.0.0.1:0 --lesson 4   # prints `listening on IP:PORT`, runs until killed

@@ -862,3 +862,51 @@ fn include_directives_and_commands_are_parsed() {
     assert!(is_numbered_chapter("03-send-queue.md"));
     assert!(!is_numbered_chapter("README.md"));
 }
+
+/// The module of lesson `number` ("03", "03b"): `src/lessons/lesson{number}_*.rs`.
+fn lesson_module(number: &str) -> Option<PathBuf> {
+    let prefix = format!("lesson{number}_");
+    fs::read_dir(root().join("src/lessons"))
+        .ok()?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .find(|path| {
+            path.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(&prefix))
+        })
+}
+
+#[test]
+fn the_diff_table_gives_each_copy_its_size() {
+    let readme = read(&root().join("lessons/README.md"));
+    let section = readme
+        .split("## Diff the lessons")
+        .nth(1)
+        .expect("lessons/README.md has a 'Diff the lessons' section");
+    let section = section.split("\n## ").next().unwrap_or_default();
+    let mut rows = 0;
+    let mut problems = Vec::new();
+    for line in section.lines() {
+        let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+        let Some((from, to)) = cells.first().and_then(|c| c.split_once(" → ")) else {
+            continue;
+        };
+        if !from.starts_with(|c: char| c.is_ascii_digit()) {
+            continue; // the header row
+        }
+        rows += 1;
+        let (Some(_), Some(module)) = (lesson_module(from), lesson_module(to)) else {
+            problems.push(format!("`{line}`: no module for lesson {from} or {to}"));
+            continue;
+        };
+        let lines = read(&module).lines().count();
+        let quoted = cells.last().copied().unwrap_or_default();
+        if quoted != lines.to_string() {
+            problems.push(format!(
+                "`{from} → {to}`: the table says {quoted} lines, {} has {lines}",
+                shown(&module)
+            ));
+        }
+    }
+    assert!(rows >= 5, "expected the diff table's rows, found {rows}");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
