@@ -1,7 +1,10 @@
 //! The stranded packet, reproduced with real threads on a real socket.
 //!
+//!     cargo run --release --example lesson03b_stranded_packet
+//!
+//! It prints the same lines on every run:
+//!
 //! ```text
-//! $ cargo run --release --example lesson03b_stranded_packet
 //! WRONG hand-off (lesson03b_stranded_packet: the completion clears pending without looking):
 //!   1. send(#1): pending was false, so send set it and woke the writer (wake-ups: 1)
 //!      the writer took #1 and is inside write(#1), held at the gate
@@ -22,16 +25,28 @@
 //!   3. gate opened: write(#1) completes; the peer reads #1
 //!   4. completion: the queue holds #2, so pending stays true and the writer writes #2
 //!      the peer reads #2: delivered, with no further send (sends: 2, write calls: 2, wake-ups: 1)
+//!
+//! After the same two sends (#2 sent during write(#1)), then quiet:
+//! hand-off     sends  write calls  wake-ups  the peer has  still queued
+//! WRONG            2            1         1  #1            #2 (pending false: nobody will write it)
+//! lesson 03        2            2         1  #1 #2         nothing
 //! ```
 //!
-//! The seed's "가정" scenario, step by step, twice: first on the WRONG
-//! hand-off (`servercore::lessons::lesson03b_stranded_packet`, whose writer clears
-//! `pending` without looking at the queue), then on lesson 03 (which looks).
-//! A gate in front of the loopback socket holds the writer inside its write
-//! of packet #1 while packet #2 is sent, so the interleaving is the same on
-//! every run: no timing, no luck. The gate is the only thing in between;
-//! every byte crosses a real TCP connection.
+//! The seed's "가정" (assumption) scenario, step by step, twice: first on
+//! the WRONG hand-off (`servercore::lessons::lesson03b_stranded_packet`,
+//! whose writer clears `pending` without looking at the queue), then on
+//! lesson 03 (which looks). A gate in front of the loopback socket holds
+//! the writer inside its write of packet #1 while packet #2 is sent, so the
+//! interleaving is the same on every run: no timing, no luck. The gate is
+//! the only thing in between; every byte crosses a real TCP connection.
+//!
+//! With `RUST_LOG=trace` the send paths log each step too, each line named
+//! by its thread: the WRONG writer's `no re-check: pending -> false with 1
+//! queued` is the line the seed's notes warn about.
 
+mod common;
+
+use std::fs;
 use std::io::{self, Read};
 use std::net::TcpStream;
 use std::process::ExitCode;
@@ -43,7 +58,7 @@ use servercore::lessons::lesson03b_stranded_packet::BrokenSendQueue;
 use servercore::net::SocketOptions;
 use servercore::sync::Arc;
 use servercore::testing::{Gate, GatedSink, socket_pair};
-use servercore::{Packet, SendPath, Wire};
+use servercore::{Packet, SendPath, StatsSnapshot, Wire};
 
 /// How long any one step may take before the example gives up.
 const STEP_TIMEOUT: Duration = Duration::from_secs(5);
@@ -51,15 +66,32 @@ const STEP_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long the peer listens for a packet that must not come.
 const QUIET: Duration = Duration::from_millis(300);
 
+/// One line of the closing table: a hand-off after the same two sends.
+struct Row {
+    /// The counters after #2 was sent during write(#1) and the writer came to rest.
+    stats: StatsSnapshot,
+    /// What the peer had read by then.
+    peer_has: &'static str,
+    /// What was still queued by then.
+    still_queued: &'static str,
+}
+
 fn main() -> ExitCode {
+    common::init_logging();
     let broken = stranded_with_broken_handoff();
     println!();
     let fixed = delivered_with_lesson03();
     match (broken, fixed) {
-        (Ok(()), Ok(())) => ExitCode::SUCCESS,
+        (Ok(broken), Ok(fixed)) => {
+            println!();
+            print_table(&[("WRONG", broken), ("lesson 03", fixed)]);
+            ExitCode::SUCCESS
+        }
         (broken, fixed) => {
             eprintln!(
-                "the reproduction did not go as described: broken {broken:?}, lesson 03 {fixed:?}"
+                "the reproduction did not go as described: broken {:?}, lesson 03 {:?}",
+                broken.err(),
+                fixed.err()
             );
             ExitCode::FAILURE
         }
@@ -97,25 +129,31 @@ fn read_packet(client: &mut TcpStream, timeout: Duration) -> io::Result<Option<S
     }
 }
 
+/// Reads the packet that must arrive next, and names it.
+fn expect_packet(client: &mut TcpStream, which: &str) -> io::Result<String> {
+    read_packet(client, STEP_TIMEOUT)?.ok_or_else(|| fail(&format!("{which} never arrived")))
+}
+
 fn fail(what: &str) -> io::Error {
     io::Error::other(what.to_string())
 }
 
 /// Steps 1–3, the same for both hand-offs: #1 held in the write, #2 queued
-/// behind it without a wake-up, then the write of #1 completes.
+/// behind it without a wake-up, then the gate opens and the peer reads #1.
 fn hold_write_and_queue_behind_it(
     path: &dyn SendPath,
     gate: &Gate,
     client: &mut TcpStream,
-) -> io::Result<()> {
+) -> io::Result<String> {
+    wait_until_asleep("writer")?; // the writer waits for its first packet
     path.send(packet(1)).map_err(|_| fail("send #1 refused"))?;
+    if !gate.wait_for_arrivals(1, STEP_TIMEOUT) {
+        return Err(fail("the writer never started writing #1"));
+    }
     println!(
         "  1. send(#1): pending was false, so send set it and woke the writer (wake-ups: {})",
         path.stats().wakeups
     );
-    if !gate.wait_for_arrivals(1, STEP_TIMEOUT) {
-        return Err(fail("the writer never started writing #1"));
-    }
     println!("     the writer took #1 and is inside write(#1), held at the gate");
     path.send(packet(2)).map_err(|_| fail("send #2 refused"))?;
     println!(
@@ -123,41 +161,44 @@ fn hold_write_and_queue_behind_it(
         path.stats().wakeups
     );
     gate.open();
-    let first = read_packet(client, STEP_TIMEOUT)?.ok_or_else(|| fail("#1 never arrived"))?;
-    println!("  3. gate opened: write(#1) completes; the peer reads {first}");
-    Ok(())
+    expect_packet(client, "#1")
 }
 
-fn stranded_with_broken_handoff() -> io::Result<()> {
+fn stranded_with_broken_handoff() -> io::Result<Row> {
     println!(
         "WRONG hand-off (lesson03b_stranded_packet: the completion clears pending without looking):"
     );
     let gate = Gate::new();
     let (wire, mut client) = connection(&gate)?;
     let path = BrokenSendQueue::new(wire)?;
-    hold_write_and_queue_behind_it(&path, &gate, &mut client)?;
-
+    let first = hold_write_and_queue_behind_it(&path, &gate, &mut client)?;
     let queued = wait_until_writer_sleeps(&path)?;
+    println!("  3. gate opened: write(#1) completes; the peer reads {first}");
     println!(
         "  4. completion: pending = false with {queued} packet queued: the writer went back to sleep"
     );
     expect_quiet(&mut client, "#2", &path)?;
+    let row = Row {
+        stats: path.stats(),
+        peer_has: "#1",
+        still_queued: "#2 (pending false: nobody will write it)",
+    };
 
     path.send(packet(3)).map_err(|_| fail("send #3 refused"))?;
+    let second = expect_packet(&mut client, "#2")?;
+    let queued = wait_until_writer_sleeps(&path)?;
     println!(
         "  5. send(#3), unrelated: pending is false, so it wakes the writer (wake-ups: {})",
         path.stats().wakeups
     );
-    let second = read_packet(&mut client, STEP_TIMEOUT)?.ok_or_else(|| fail("#2 never arrived"))?;
     println!("     the writer takes the oldest packet: the peer reads {second} at last");
-    let queued = wait_until_writer_sleeps(&path)?;
     println!(
         "     and the same completion strands the next one: pending = false with {queued} packet queued"
     );
     expect_quiet(&mut client, "#3", &path)?;
 
     path.close();
-    let third = read_packet(&mut client, STEP_TIMEOUT)?.ok_or_else(|| fail("#3 never arrived"))?;
+    let third = expect_packet(&mut client, "#3")?;
     let end = read_packet(&mut client, STEP_TIMEOUT);
     if !matches!(end, Err(ref e) if e.kind() == io::ErrorKind::UnexpectedEof) {
         return Err(fail("expected end-of-stream after close"));
@@ -165,11 +206,13 @@ fn stranded_with_broken_handoff() -> io::Result<()> {
     println!(
         "  6. close(): it wakes the writer, which flushes; the peer reads {third}, then end-of-stream"
     );
-    Ok(())
+    Ok(row)
 }
 
 /// Waits (bounded) until the broken writer has cleared `pending` after its
-/// write; returns how many packets it left queued. From then on nothing
+/// write; returns how many packets it left queued. The writer clears the
+/// flag and goes to sleep without letting go of the lock in between, so
+/// once `peek` sees `pending == false` the writer is asleep, and nothing
 /// changes until somebody sends or closes.
 fn wait_until_writer_sleeps(path: &BrokenSendQueue) -> io::Result<usize> {
     let deadline = Instant::now() + STEP_TIMEOUT;
@@ -199,25 +242,71 @@ fn expect_quiet(client: &mut TcpStream, which: &str, path: &BrokenSendQueue) -> 
     }
 }
 
-fn delivered_with_lesson03() -> io::Result<()> {
+fn delivered_with_lesson03() -> io::Result<Row> {
     println!(
         "Lesson 03 (the completion looks at the queue, under the lock, before clearing pending):"
     );
     let gate = Gate::new();
     let (wire, mut client) = connection(&gate)?;
     let path = SendQueue::new(wire)?;
-    hold_write_and_queue_behind_it(&path, &gate, &mut client)?;
-
-    if !gate.wait_for_arrivals(2, STEP_TIMEOUT) {
-        return Err(fail("the writer did not come back for #2"));
-    }
+    let first = hold_write_and_queue_behind_it(&path, &gate, &mut client)?;
+    let second = expect_packet(&mut client, "#2")?;
+    // Lesson 03 has no `peek`; the kernel says when its writer is back asleep.
+    wait_until_asleep("writer")?;
+    println!("  3. gate opened: write(#1) completes; the peer reads {first}");
     println!("  4. completion: the queue holds #2, so pending stays true and the writer writes #2");
-    let second = read_packet(&mut client, STEP_TIMEOUT)?.ok_or_else(|| fail("#2 never arrived"))?;
     let stats = path.stats();
     println!(
         "     the peer reads {second}: delivered, with no further send (sends: {}, write calls: {}, wake-ups: {})",
         stats.sends, stats.write_calls, stats.wakeups
     );
     path.close();
-    Ok(())
+    Ok(Row {
+        stats,
+        peer_has: "#1 #2",
+        still_queued: "nothing",
+    })
+}
+
+/// The closing table: both hand-offs after the same two sends.
+fn print_table(rows: &[(&str, Row)]) {
+    println!("After the same two sends (#2 sent during write(#1)), then quiet:");
+    println!("hand-off     sends  write calls  wake-ups  the peer has  still queued");
+    for (name, row) in rows {
+        println!(
+            "{name:<10} {:>7} {:>12} {:>9}  {:<12}  {}",
+            row.stats.sends,
+            row.stats.write_calls,
+            row.stats.wakeups,
+            row.peer_has,
+            row.still_queued
+        );
+    }
+}
+
+/// Waits until the thread called `name` is asleep (state `S` in
+/// `/proc/self/task/<tid>/stat`): here, the writer on its condvar.
+fn wait_until_asleep(name: &str) -> io::Result<()> {
+    let deadline = Instant::now() + STEP_TIMEOUT;
+    while Instant::now() < deadline {
+        for task in fs::read_dir("/proc/self/task")? {
+            let task = task?.path();
+            // A thread may exit between the listing and the read: skip it.
+            let (Ok(comm), Ok(stat)) = (
+                fs::read_to_string(task.join("comm")),
+                fs::read_to_string(task.join("stat")),
+            ) else {
+                continue;
+            };
+            // The state is the first field after the `)` that ends the name.
+            let state = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next());
+            if comm.trim_end() == name && state == Some("S") {
+                return Ok(());
+            }
+        }
+        thread::yield_now();
+    }
+    Err(fail(&format!("the {name} thread never went to sleep")))
 }

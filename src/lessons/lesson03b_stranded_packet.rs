@@ -124,7 +124,7 @@ impl SendPath for BrokenSendQueue {
             // A write is in flight. Like the C# `Send`, skip `RegisterSend`:
             // the writer will find this packet when it comes back for the queue.
             log::trace!(
-                "enqueue: pending=true, {} queued: writer busy, no wake-up",
+                "enqueue: pending is true, {} queued: no wake-up",
                 state.queue.len()
             );
             return Ok(());
@@ -134,7 +134,7 @@ impl SendPath for BrokenSendQueue {
         // of a burst does this.
         state.pending = true;
         // Logged before the lock is let go, so it always precedes the writer's "awake".
-        log::trace!("enqueue: pending=false -> true: waking the writer");
+        log::trace!("enqueue: pending false -> true: wake the writer");
         drop(state); // notify after unlocking: the woken writer finds the lock free
         self.shared.pending_or_closed.notify_one();
         self.shared.counters.stats().count_wakeup();
@@ -171,8 +171,8 @@ fn run_writer(shared: &Shared, wire: &Wire) {
         // Sleep until a send sets `pending` (or close).
         while !state.pending && !state.closed {
             state = shared.pending_or_closed.wait(state).unwrap();
+            log::trace!("woke after a wait, {} queued", state.queue.len());
         }
-        log::trace!("awake, {} queued", state.queue.len());
         let Some(packet) = state.queue.pop_front() else {
             break; // closed, and nothing left to write
         };
@@ -199,6 +199,10 @@ fn run_writer(shared: &Shared, wire: &Wire) {
         // and skipped the wake-up) stay in the queue, and the `while` at the
         // top of the loop puts the writer to sleep on top of them: stranded.
         state.pending = false;
+        log::trace!(
+            "no re-check: pending -> false with {} queued",
+            state.queue.len()
+        );
     }
     drop(state);
     wire.shutdown_write();
