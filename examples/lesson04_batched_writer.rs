@@ -2,9 +2,20 @@
 //!
 //!     cargo run --example lesson04_batched_writer
 //!     RUST_LOG=trace cargo run --example lesson04_batched_writer
-//!     cargo run --release --example lesson04_batched_writer -- 200000   # packets per sender
+//!     cargo run --release --example lesson04_batched_writer -- 200000   # packets per sender, part two
 //!
-//! It prints (one run; how packets fall into batches varies from run to run):
+//! It prints two parts. The first is the same every run: the writer is held
+//! on a gate inside its write of the first packet while 9 more are sent,
+//! then let go; the 9 leave in one vectored write. The second lets three
+//! threads send at once (how their packets fall into batches varies from
+//! run to run):
+//!
+//!     lesson 04 batched_writer: 1 packet, the writer held in its write, 9 more sent, the writer let go
+//!       sends              10
+//!       write calls         2   (0.200 per send)
+//!       wake-ups            1   (notify_one calls: only when `pending` was false)
+//!       batches             2   (largest: 9 packets)
+//!       received           10 packets, 340 bytes: verified (count, per-sender order, content)
 //!
 //!     lesson 04 batched_writer: 3 sender threads × 5 packets, 32-byte payloads, one loopback connection
 //!       sends              15
@@ -13,24 +24,83 @@
 //!       batches             1   (largest: 15 packets)
 //!       received           15 packets, 510 bytes: verified (count, per-sender order, content)
 //!
-//! With `RUST_LOG=trace` you see the same hand-off as lesson 03, but each
-//! `write:` line now carries every packet queued since the last write
-//! (`write: 6 packets, 204 bytes`). With 200,000 packets per sender one run
-//! made 589 write calls for 600,000 sends (0.001 per send).
+//! With `RUST_LOG=trace` the first part shows the batch forming: 9
+//! `enqueue: pending is true` lines while the writer is held, then
+//! `re-check: 9 packets queued during the write, keep pending` and
+//! `write: 9 packets, 306 bytes`.
 
 mod common;
 
 use std::error::Error;
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
 
 use servercore::Lesson;
+use servercore::Wire;
+use servercore::net::SocketOptions;
+use servercore::testing::{Gate, GatedSink, socket_pair};
+use servercore::workload::{self, Verifier};
 
 const LESSON: Lesson = Lesson::BatchedWriter;
+
+/// Packets sent while the writer is held, in part one.
+const HELD: u32 = 9;
 
 fn main() -> Result<(), Box<dyn Error>> {
     common::init_logging();
     let per_sender = common::per_sender_arg(5)?;
-    if !common::small_traffic(LESSON, per_sender)? {
+    let held_ok = held_writer()?;
+    println!();
+    let free_ok = common::small_traffic(LESSON, per_sender)?;
+    if !(held_ok && free_ok) {
         return Err("not everything arrived intact".into());
     }
     Ok(())
+}
+
+/// Part one: the first packet's write is held at a gate (in front of the
+/// real socket) while [`HELD`] more packets are sent; then the gate opens.
+/// Returns whether every packet arrived intact.
+fn held_writer() -> Result<bool, Box<dyn Error>> {
+    println!(
+        "lesson {LESSON}: 1 packet, the writer held in its write, {HELD} more sent, the writer let go"
+    );
+    let (server_side, client) = socket_pair(&SocketOptions::default())?;
+    client.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let gate = Gate::new();
+    let send_path = LESSON.start(Wire::new(GatedSink::new(server_side, Arc::clone(&gate))))?;
+    let total = 1 + HELD;
+    let receiver = thread::Builder::new()
+        .name("receiver".into())
+        .spawn(move || {
+            workload::receive(&client, Verifier::new(1, common::PAYLOAD), total.into())
+        })?;
+    let sent = thread::scope(|scope| {
+        thread::Builder::new()
+            .name("sender 0".into())
+            .spawn_scoped(scope, || -> Result<(), String> {
+                let packet = |seq| workload::make_packet(0, seq, common::PAYLOAD);
+                send_path.send(packet(0)).map_err(|e| e.to_string())?;
+                // The writer is now on its way into the write call for
+                // packet 0; wait until it is held at the gate.
+                if !gate.wait_for_arrivals(1, Duration::from_secs(10)) {
+                    return Err("the writer never reached the gate".into());
+                }
+                log::trace!("gate: the writer is held inside its write; {HELD} more sends");
+                for seq in 1..total {
+                    // Queued: the writer is busy, so nobody is woken.
+                    send_path.send(packet(seq)).map_err(|e| e.to_string())?;
+                }
+                log::trace!("gate: open");
+                gate.open();
+                Ok(())
+            })
+            .map(|sender| sender.join().expect("the sender thread panicked"))
+    })?;
+    sent?;
+    send_path.close();
+    let received = receiver.join().expect("the receiver thread panicked")?;
+    common::print_counters(LESSON, &send_path.stats(), &received);
+    Ok(received.ok())
 }

@@ -225,7 +225,7 @@ fn run_writer(shared: &Shared, wire: &Wire) {
         } else {
             // The queue was empty when the write began: all of these came during it.
             log::trace!(
-                "re-check: {} queued during the write: keep pending",
+                "re-check: {} packets queued during the write, keep pending",
                 state.queue.len()
             );
         }

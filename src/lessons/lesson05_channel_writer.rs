@@ -112,9 +112,9 @@ impl SendPath for ChannelWriter {
             && self.writer_parked.swap(false, Ordering::Relaxed)
         {
             self.counters.stats().count_wakeup();
-            log::trace!("enqueue: the writer was parked: this send woke it");
+            log::trace!("enqueue: the writer was parked in recv: count a wake-up");
         } else {
-            log::trace!("enqueue: writer busy, no wake-up");
+            log::trace!("enqueue: the writer was not parked: no wake-up counted");
         }
         Ok(())
     }
