@@ -34,22 +34,15 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 
-use servercore::Backpressure;
 use servercore::Lesson;
 use servercore::bots::{self, BotsConfig};
-use servercore::lessons::lesson12_room::RoomServer;
-use servercore::net::SocketOptions;
+use servercore::server::{RoomServer, ServerConfig};
 
 fn main() -> ExitCode {
     let mut all_verified = true;
     for lesson in [Lesson::Locked, Lesson::BatchedWriter] {
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
-        let mut server = match RoomServer::start(
-            addr,
-            lesson.number() as u8,
-            lesson.session_config(Backpressure::unlimited()),
-            SocketOptions::default(),
-        ) {
+        let mut server = match RoomServer::start(addr, &ServerConfig::room(lesson)) {
             Ok(server) => server,
             Err(e) => {
                 eprintln!("cannot start the room: {e}");

@@ -27,7 +27,8 @@
 //!   tests read;
 //! * [`compare`] — the measuring run behind `servercore compare`, and its ceiling;
 //! * [`chart`] — the SVG charts of `servercore compare --chart`;
-//! * [`echo`] — the echo server and client behind `servercore serve` / `client`;
+//! * [`server`] — one server for `serve` and `room`: accept, session cap, spawn failures, shutdown;
+//! * [`echo`] — the echo handler and client behind `servercore serve` / `client`;
 //! * [`bots`] — the room's load generator and checker behind `servercore bots`;
 //! * [`workload`] — test traffic that says who sent it, and its verifier;
 //! * [`alloc_count`] — a counting global allocator, for allocations per packet;
@@ -81,6 +82,7 @@ pub mod catalog;
 pub mod chart;
 pub mod compare;
 pub mod echo;
+pub mod server;
 pub mod lessons;
 pub mod net;
 pub mod packet;

@@ -29,10 +29,9 @@ use servercore::compare::{self, RunOptions, Subject, Summary, Workload};
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc;
 use servercore::bots::{self, BotsConfig};
-use servercore::echo::{self, ServerConfig};
-use servercore::lessons::lesson12_room::RoomServer;
-use servercore::net::SocketOptions;
+use servercore::echo;
 use servercore::packet::{HEADER_LEN, MAX_PACKET_LEN};
+use servercore::server::{self, RoomServer, ServerConfig};
 use servercore::{Backpressure, Lesson, Policy};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
@@ -67,18 +66,28 @@ struct ServeArgs {
     /// Address to listen on; port 0 lets the OS pick one (printed on the first line).
     #[arg(long, default_value = "127.0.0.1:7777")]
     addr: SocketAddr,
+    #[command(flatten)]
+    server: ServerArgs,
+}
+
+/// What `serve` and `room` share: the send path, the limits, the cap.
+#[derive(clap::Args, Debug)]
+struct ServerArgs {
     #[arg(long, default_value = "4", value_parser = parse_lesson, help = lesson_help("every session uses"))]
     lesson: Lesson,
     /// Largest packet accepted, header included (2..=65535); a larger declared size closes the session.
-    #[arg(long, default_value_t = echo::DEFAULT_MAX_PACKET)]
+    #[arg(long, default_value_t = server::DEFAULT_MAX_PACKET)]
     max_packet: usize,
     /// Per-session send queue limit in bytes (high-water mark; low-water mark at half),
     /// for every lesson with a queue (lessons 01 and 02 have none).
-    #[arg(long, default_value_t = echo::DEFAULT_QUEUE_LIMIT)]
+    #[arg(long, default_value_t = server::DEFAULT_QUEUE_LIMIT)]
     queue_limit: usize,
-    /// What a full queue does to the sender: wait, refuse the packet, or evict the slow reader.
-    #[arg(long, value_enum, default_value_t = PolicyArg::Block)]
-    policy: PolicyArg,
+    /// What a full queue does to the sender: wait (`serve`'s default), refuse the packet,
+    /// or evict the slow reader (`room`'s default: a blocked broadcaster would stall the room).
+    #[arg(long, value_enum)]
+    policy: Option<PolicyArg>,
+    #[arg(long, help = max_sessions_help())]
+    max_sessions: Option<usize>,
 }
 
 /// Output formats of `servercore bots`.
@@ -118,8 +127,8 @@ struct RoomArgs {
     /// Address to listen on; port 0 lets the OS pick (the first line of output says which).
     #[arg(long, default_value = "127.0.0.1:0")]
     addr: SocketAddr,
-    #[arg(long, default_value = "4", value_parser = parse_lesson, help = lesson_help("every player's session uses"))]
-    lesson: Lesson,
+    #[command(flatten)]
+    server: ServerArgs,
 }
 
 #[derive(Parser, Debug)]
@@ -389,49 +398,113 @@ fn run_compare(args: &CompareArgs) -> Result<ExitCode, String> {
 }
 
 fn run_serve(args: &ServeArgs) -> Result<ExitCode, String> {
-    let lesson = args.lesson;
-    if !(HEADER_LEN..=MAX_PACKET_LEN).contains(&args.max_packet) {
-        return Err(format!(
-            "--max-packet must be {HEADER_LEN}..={MAX_PACKET_LEN}"
-        ));
-    }
-    if args.queue_limit == 0 {
-        return Err("--queue-limit must be at least 1 byte".into());
-    }
-    let policy = match args.policy {
-        PolicyArg::Block => Policy::Block,
-        PolicyArg::Reject => Policy::Reject,
-        PolicyArg::Disconnect => Policy::Disconnect,
-    };
-    let mut config = ServerConfig::new(lesson);
-    config.max_packet = args.max_packet;
-    config.backpressure = Backpressure::new(args.queue_limit, policy);
+    let config = args.server.config(ServerConfig::new(args.server.lesson))?;
+    run_server("serve", args.addr, &config, |addr, config| {
+        let server = echo::serve(addr, config)?;
+        let local = server.local_addr();
+        Ok((local, Box::new(move || server_shutdown(server))))
+    })
+}
+
+fn run_room(args: &RoomArgs) -> Result<ExitCode, String> {
+    let config = args.server.config(ServerConfig::room(args.server.lesson))?;
+    run_server("room", args.addr, &config, |addr, config| {
+        let room = RoomServer::start(addr, config)?;
+        let local = room.local_addr();
+        Ok((local, Box::new(move || room_shutdown(room))))
+    })
+}
+
+/// Shuts an echo server down and reports.
+fn server_shutdown(mut server: echo::Server) -> server::ShutdownReport {
+    server.shutdown()
+}
+
+/// Shuts a room down and reports.
+fn room_shutdown(mut room: RoomServer) -> server::ShutdownReport {
+    room.shutdown()
+}
+
+/// What starting a server gives back: its address, and how to stop it.
+type Started = (SocketAddr, Box<dyn FnOnce() -> server::ShutdownReport>);
+
+/// `serve` and `room` alike: catch SIGINT/SIGTERM first, start, print
+/// `listening on IP:PORT`, wait for a signal, shut down, print one summary
+/// line, exit 0.
+fn run_server(
+    command: &str,
+    addr: SocketAddr,
+    config: &ServerConfig,
+    start: impl FnOnce(SocketAddr, &ServerConfig) -> std::io::Result<Started>,
+) -> Result<ExitCode, String> {
     // Signals are caught from here on, before anyone can learn our address.
     let mut signals =
         Signals::new([SIGINT, SIGTERM]).map_err(|e| format!("cannot catch signals: {e}"))?;
-    let mut server = echo::serve(args.addr, &config)
-        .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
+    let (local, shutdown) =
+        start(addr, config).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     {
         let mut stdout = std::io::stdout().lock();
-        let _ = writeln!(stdout, "listening on {}", server.local_addr());
-        let _ = stdout.flush();
+        let _ = writeln!(stdout, "listening on {local}");
+        let _ = stdout.flush(); // a script waiting for the port reads it now
     }
-    log::info!(
-        "lesson {lesson}, max packet {} bytes, queue limit {} bytes ({policy}{})",
-        args.max_packet,
-        args.queue_limit,
+    let lesson = config.lesson;
+    eprintln!(
+        "servercore {command}: lesson {lesson}, at most {} sessions, max packet {} bytes, queue limit {} bytes ({}{}); stop with Ctrl-C or SIGTERM",
+        config.max_sessions,
+        config.max_packet,
+        config.backpressure.high_water,
+        config.backpressure.policy,
         if lesson.has_queue() {
             ""
         } else {
             "; this lesson has no queue: senders block in the kernel"
         }
     );
-    if let Some(signal) = signals.forever().next() {
-        log::info!("signal {signal}: shutting down");
-    }
-    let report = server.shutdown();
-    log::info!("shut down: {report}");
+    let signal = signals.forever().next();
+    let report = shutdown();
+    eprintln!(
+        "servercore {command}: shut down{}: {report}",
+        signal.map_or(String::new(), |s| format!(" on signal {s}"))
+    );
     Ok(ExitCode::SUCCESS)
+}
+
+impl ServerArgs {
+    /// `defaults` with the flags given applied, checked.
+    fn config(&self, defaults: ServerConfig) -> Result<ServerConfig, String> {
+        if !(HEADER_LEN..=MAX_PACKET_LEN).contains(&self.max_packet) {
+            return Err(format!(
+                "--max-packet must be {HEADER_LEN}..={MAX_PACKET_LEN}"
+            ));
+        }
+        if self.queue_limit == 0 {
+            return Err("--queue-limit must be at least 1 byte".into());
+        }
+        if self.max_sessions == Some(0) {
+            return Err("--max-sessions must be at least 1".into());
+        }
+        let policy = match self.policy {
+            None => defaults.backpressure.policy,
+            Some(PolicyArg::Block) => Policy::Block,
+            Some(PolicyArg::Reject) => Policy::Reject,
+            Some(PolicyArg::Disconnect) => Policy::Disconnect,
+        };
+        Ok(ServerConfig {
+            max_packet: self.max_packet,
+            backpressure: Backpressure::new(self.queue_limit, policy),
+            max_sessions: self.max_sessions.unwrap_or(defaults.max_sessions),
+            ..defaults
+        })
+    }
+}
+
+/// The help line of `--max-sessions`, with the default this machine gives.
+fn max_sessions_help() -> String {
+    format!(
+        "The most sessions alive at once; a connection beyond it is closed at once and counted \
+         (default: what this process's limits hold — memory maps, threads, open files — now {})",
+        server::default_max_sessions()
+    )
 }
 
 /// A lesson number on the command line, checked against the catalog.
@@ -473,27 +546,6 @@ fn run_client(args: &ClientArgs) -> Result<ExitCode, String> {
             println!("echo check FAILED: {e}");
             Ok(ExitCode::FAILURE)
         }
-    }
-}
-
-fn run_room(args: &RoomArgs) -> Result<ExitCode, String> {
-    let lesson = args.lesson;
-    let server = RoomServer::start(
-        args.addr,
-        lesson.number() as u8,
-        lesson.session_config(Backpressure::unlimited()),
-        SocketOptions::default(),
-    )
-    .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
-    let mut stdout = std::io::stdout();
-    let _ = writeln!(stdout, "listening on {}", server.local_addr());
-    let _ = stdout.flush(); // a script waiting for the port reads it now
-    eprintln!("room: lesson {lesson}; stop it with Ctrl-C or kill");
-    // The room lives on the accept and session threads; this thread has
-    // nothing left to do. Until killed (not until stdin closes: a room
-    // started in the background of a script gets /dev/null as stdin).
-    loop {
-        std::thread::park();
     }
 }
 

@@ -153,6 +153,7 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
+    injected_failure()?;
     thread::Builder::new()
         .name(name.into())
         .stack_size(THREAD_STACK_SIZE)
@@ -168,8 +169,35 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
+    injected_failure()?;
     std::thread::Builder::new()
         .name(name.into())
         .stack_size(THREAD_STACK_SIZE)
         .spawn(f)
+}
+
+/// Spawns still to fail on purpose (see [`fail_next_spawns`]).
+static SPAWNS_TO_FAIL: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Makes the next `count` calls of [`spawn`] and [`spawn_os`] in this
+/// process fail, as they would on a machine out of threads or memory maps,
+/// so that a test can watch a server refuse that one connection and go on.
+/// Process-wide: a test that uses it belongs in a test binary of its own.
+pub fn fail_next_spawns(count: usize) {
+    SPAWNS_TO_FAIL.store(count, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// The error of a spawn that [`fail_next_spawns`] made fail, if this is one.
+fn injected_failure() -> std::io::Result<()> {
+    use std::sync::atomic::Ordering::SeqCst;
+    let failing = SPAWNS_TO_FAIL
+        .fetch_update(SeqCst, SeqCst, |left| left.checked_sub(1))
+        .is_ok();
+    if failing {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::OutOfMemory,
+            "thread spawn failed (injected by sync::fail_next_spawns)",
+        ));
+    }
+    Ok(())
 }

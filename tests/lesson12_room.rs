@@ -8,12 +8,12 @@ use std::sync::{Arc, Weak};
 use std::thread;
 use std::time::Duration;
 
-use servercore::Backpressure;
 use servercore::Lesson;
 use servercore::bots::{self, BotsConfig, BroadcastVerifier, position_of};
-use servercore::lessons::lesson12_room::{PositionUpdate, RoomServer};
+use servercore::lessons::lesson12_room::PositionUpdate;
 use servercore::net::{self, SocketOptions};
 use servercore::packet::{MAX_PACKET_LEN, RecvBuffer};
+use servercore::server::{RoomServer, ServerConfig};
 
 const TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -22,13 +22,7 @@ fn any_port() -> SocketAddr {
 }
 
 fn start(lesson: Lesson) -> RoomServer {
-    RoomServer::start(
-        any_port(),
-        lesson.number() as u8,
-        lesson.session_config(Backpressure::unlimited()),
-        SocketOptions::default(),
-    )
-    .unwrap()
+    RoomServer::start(any_port(), &ServerConfig::room(lesson)).unwrap()
 }
 
 fn player(server: &RoomServer, options: &SocketOptions) -> TcpStream {
@@ -243,9 +237,10 @@ fn with_a_send_queue_a_stuck_player_does_not_hold_up_the_others() {
     let lesson = Lesson::BatchedWriter;
     let server = RoomServer::start(
         any_port(),
-        lesson.number() as u8,
-        lesson.session_config(Backpressure::unlimited()),
-        small.clone(),
+        &ServerConfig {
+            socket: small.clone(),
+            ..ServerConfig::room(lesson)
+        },
     )
     .unwrap();
     let stuck = player(&server, &small); // never reads

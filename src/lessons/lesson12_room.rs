@@ -90,14 +90,11 @@
 //! by asking before and after and subtracting. Any other type byte, or a
 //! wrong length, is bad input: the room disconnects that player.
 
-use std::io;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use crate::net::{Acceptor, SocketOptions};
 use crate::packet::Packet;
-use crate::session::{DisconnectReason, Handler, Session, SessionConfig};
+use crate::session::{DisconnectReason, Handler, Session};
 use crate::stats::StatsSnapshot;
 // std, not `crate::sync`: the room is not part of the loom model of the hand-off.
 use std::sync::{Arc, Condvar, Mutex};
@@ -512,66 +509,6 @@ fn add_stats(sum: &mut StatsSnapshot, more: &StatsSnapshot) {
     sum.wakeups += more.wakeups;
     sum.batches += more.batches;
     sum.max_batch = sum.max_batch.max(more.max_batch);
-}
-
-/// A room listening for players: an accept thread that starts a [`Session`]
-/// for every connection, with the room as its handler.
-pub struct RoomServer {
-    /// The room every accepted session joins.
-    room: Arc<Room>,
-    /// The accept thread; `None` once stopped.
-    acceptor: Option<Acceptor>,
-    /// The address the listener is bound to.
-    local_addr: SocketAddr,
-}
-
-impl RoomServer {
-    /// Listens on `addr` (port 0: the OS picks) and starts accepting players
-    /// into a room whose sessions start with `config` (lesson number
-    /// `lesson`, for STATS).
-    pub fn start(
-        addr: SocketAddr,
-        lesson: u8,
-        config: SessionConfig,
-        options: SocketOptions,
-    ) -> io::Result<RoomServer> {
-        let room = Room::new(lesson);
-        let handler: Arc<dyn Handler> = Arc::clone(&room) as Arc<dyn Handler>;
-        let acceptor = Acceptor::start(addr, options, move |stream, peer| {
-            // The session joins the room itself, in `on_connected`.
-            if let Err(e) = Session::start(stream, &config, Arc::clone(&handler)) {
-                log::warn!("{peer}: could not start a session: {e}");
-            }
-        })?;
-        Ok(RoomServer {
-            room,
-            local_addr: acceptor.local_addr(),
-            acceptor: Some(acceptor),
-        })
-    }
-
-    /// The address players connect to.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
-    }
-
-    /// The room.
-    pub fn room(&self) -> &Arc<Room> {
-        &self.room
-    }
-
-    /// Stops accepting, disconnects every player and waits for their
-    /// reader threads. Also done on drop.
-    pub fn shutdown(&mut self) {
-        drop(self.acceptor.take()); // joins the accept thread
-        self.room.close();
-    }
-}
-
-impl Drop for RoomServer {
-    fn drop(&mut self) {
-        self.shutdown();
-    }
 }
 
 #[cfg(test)]
