@@ -64,11 +64,11 @@ pub struct CsharpParse {
     pub spinning: bool,
 }
 
-// ANCHOR: csharp_parse
 /// The C# `PacketSession.OnRecv` loop, retold: while a header fits and the
 /// whole packet it declares has arrived, hand the packet out and advance by
 /// the declared size. No check on the size. The C# loop is `while (true)`;
 /// `max_passes` is here so a test can stop it.
+// ANCHOR: csharp_parse
 pub fn csharp_parse(buffer: &[u8], max_passes: usize) -> CsharpParse {
     let mut process_len = 0;
     let mut frames = Vec::new();
