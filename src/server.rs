@@ -26,6 +26,7 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -67,6 +68,9 @@ const ENDED_KEPT: usize = 4096;
 /// would stall behind that player. Evicting the stuck player keeps everyone
 /// else served (gorilla/websocket's chat hub makes the same choice).
 pub const ROOM_POLICY: Policy = Policy::Disconnect;
+
+/// Threads that close the sessions at shutdown, side by side.
+const CLOSERS: usize = 16;
 
 /// Threads a session costs: its reader and its writer (lessons 03 on).
 const THREADS_PER_SESSION: u64 = 2;
@@ -137,19 +141,36 @@ impl Limits {
 
 /// The sessions that fit `limits` (see [`default_max_sessions`]).
 pub fn session_budget(limits: &Limits) -> usize {
-    let fit = |limit: Option<u64>, per_session: u64| {
-        limit.map(|l| l.saturating_sub(RESERVE) / per_session)
-    };
-    [
-        fit(limits.max_map_count, THREADS_PER_SESSION * MAPS_PER_THREAD),
-        fit(limits.max_threads, THREADS_PER_SESSION),
-        fit(limits.max_files, FDS_PER_SESSION),
-    ]
-    .into_iter()
-    .flatten()
-    .min()
-    .unwrap_or(u64::MAX)
-    .clamp(1, usize::MAX as u64) as usize
+    limits
+        .budgets()
+        .into_iter()
+        .filter_map(|(_, budget)| budget)
+        .min()
+        .unwrap_or(u64::MAX)
+        .clamp(1, usize::MAX as u64) as usize
+}
+
+impl Limits {
+    /// Sessions each limit allows on its own, named: the smallest is the cap.
+    pub fn budgets(&self) -> [(&'static str, Option<u64>); 3] {
+        let fit = |limit: Option<u64>, per_session: u64| {
+            limit.map(|l| l.saturating_sub(RESERVE) / per_session)
+        };
+        [
+            (
+                "vm.max_map_count",
+                fit(self.max_map_count, THREADS_PER_SESSION * MAPS_PER_THREAD),
+            ),
+            (
+                "threads (kernel.threads-max, RLIMIT_NPROC)",
+                fit(self.max_threads, THREADS_PER_SESSION),
+            ),
+            (
+                "open files (RLIMIT_NOFILE)",
+                fit(self.max_files, FDS_PER_SESSION),
+            ),
+        ]
+    }
 }
 
 /// How the server is set up.
@@ -526,16 +547,32 @@ impl Server {
             failed,
             ..ShutdownReport::default()
         };
+        let next = AtomicUsize::new(0);
         thread::scope(|scope| {
             // `close` blocks until the queue is flushed, and a peer that does
-            // not read would hold it forever: close them all at once, each
-            // on its own thread, and bound the wait with the grace period.
-            for session in &live {
-                let spawned = thread::Builder::new()
-                    .stack_size(THREAD_STACK_SIZE)
-                    .spawn_scoped(scope, move || session.close());
-                if spawned.is_err() {
-                    session.disconnect(); // no thread to close it with: abort it
+            // not read would hold it forever: a few closer threads work
+            // through the list (no thread per session: at the session cap the
+            // process has no threads to spare), and the grace period bounds
+            // the wait — after it, the disconnects below unblock every close.
+            let next = &next;
+            let closer = || {
+                while let Some(session) = live.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    session.close();
+                }
+            };
+            let spawned = (0..CLOSERS.min(live.len()))
+                .filter(|_| {
+                    thread::Builder::new()
+                        .name("closer".into())
+                        .stack_size(THREAD_STACK_SIZE)
+                        .spawn_scoped(scope, closer)
+                        .is_ok()
+                })
+                .count();
+            if spawned == 0 && !live.is_empty() {
+                // No thread to close them with: abort them all.
+                for session in &live {
+                    session.disconnect();
                 }
             }
             let everyone_ended = self.wait_for_ended_count(started, self.grace);
@@ -553,7 +590,7 @@ impl Server {
             };
             for session in &stragglers {
                 let dropped = session.disconnect();
-                log::info!(
+                log::debug!(
                     "{}: disconnected at shutdown, {dropped} queued packets dropped",
                     session.peer_addr()
                 );
