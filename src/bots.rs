@@ -64,6 +64,10 @@ pub struct BotsConfig {
     pub rate: f64,
     /// Seconds of sending.
     pub seconds: f64,
+    /// Players already in the room that are not ours (they send nothing;
+    /// a stuck player, say): the run starts once the room counts
+    /// `players + others`.
+    pub others: usize,
     /// Socket options of the players' connections.
     pub options: SocketOptions,
     /// The longest a player waits for the next bytes (or a reply) before the
@@ -80,6 +84,7 @@ impl BotsConfig {
             players,
             rate,
             seconds,
+            others: 0,
             options: SocketOptions::default(),
             timeout: Duration::from_secs(30),
         }
@@ -423,8 +428,17 @@ pub fn run(config: &BotsConfig) -> io::Result<BotsReport> {
         (received != expected)
             .then(|| format!("{received} broadcasts arrived, {expected} expected"))
     });
+    // With others in the room, it also delivers to them (or refuses a
+    // stuck one it evicts): ours are a floor, not the count.
+    let room_disagrees = |room: &RoomStats| {
+        if config.others == 0 {
+            room.deliveries != expected || room.refused != 0
+        } else {
+            room.deliveries < expected
+        }
+    };
     let problem = problem.or_else(|| match run.room {
-        Some(room) if room.deliveries != expected || room.refused != 0 => Some(format!(
+        Some(room) if room_disagrees(&room) => Some(format!(
             "the room counted {} deliveries and {} refused, {expected} expected",
             room.deliveries, room.refused
         )),
@@ -464,24 +478,27 @@ fn drive(
     per_player: u32,
 ) -> io::Result<Driven> {
     let players = streams.len();
-    // 2. Wait until the room counts all our players; the last reply is "before".
+    let everyone = players + config.others;
+    // 2. Wait until the room counts all our players (and the others we were
+    // told of); the last reply is "before".
     let deadline = Instant::now() + config.timeout;
     let before = loop {
         let stats = ask_stats(&streams[0], events, config.timeout)?;
-        if stats.players as usize == players {
+        if stats.players as usize == everyone {
             break stats;
         }
-        if stats.players as usize > players {
+        if stats.players as usize > everyone {
             return Err(io::Error::other(format!(
-                "the room has {} players, more than our {players}: run the bots alone",
-                stats.players
+                "the room has {} players, more than our {players} and {} others: \
+                 run the bots alone, or say --others",
+                stats.players, config.others
             )));
         }
         if Instant::now() >= deadline {
             return Err(io::Error::new(
                 io::ErrorKind::TimedOut,
                 format!(
-                    "only {} of {players} players joined the room",
+                    "only {} of {everyone} players joined the room",
                     stats.players
                 ),
             ));

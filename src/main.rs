@@ -142,6 +142,9 @@ struct BotsArgs {
     /// Position updates each player sends per second.
     #[arg(long, default_value_t = 10.0)]
     rate: f64,
+    /// Players already in the room that are not ours and send nothing (a stuck player, say).
+    #[arg(long, default_value_t = 0)]
+    others: usize,
     /// Seconds of sending.
     #[arg(long, default_value_t = 5.0)]
     seconds: f64,
@@ -550,7 +553,10 @@ fn run_client(args: &ClientArgs) -> Result<ExitCode, String> {
 }
 
 fn run_bots(args: &BotsArgs) -> Result<ExitCode, String> {
-    let config = BotsConfig::new(args.addr, args.players, args.rate, args.seconds);
+    let config = BotsConfig {
+        others: args.others,
+        ..BotsConfig::new(args.addr, args.players, args.rate, args.seconds)
+    };
     config.validate()?;
     let report = bots::run(&config).map_err(|e| format!("bots: {e}"))?;
     match args.format {

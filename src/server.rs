@@ -69,6 +69,10 @@ const ENDED_KEPT: usize = 4096;
 /// else served (gorilla/websocket's chat hub makes the same choice).
 pub const ROOM_POLICY: Policy = Policy::Disconnect;
 
+/// The room's kernel send buffer per player (`SO_SNDBUF`): 64 KiB, about
+/// 2,400 position updates. (Linux's loopback otherwise grows it to 4 MiB.)
+pub const ROOM_SEND_BUFFER: usize = 64 * 1024;
+
 /// Threads that close the sessions at shutdown, side by side.
 const CLOSERS: usize = 16;
 
@@ -208,10 +212,17 @@ impl ServerConfig {
 
     /// The defaults of `servercore room` for `lesson`: as [`ServerConfig::new`],
     /// with the policy [`ROOM_POLICY`] (disconnect): a player that stops
-    /// reading is evicted rather than allowed to stall the room.
+    /// reading is evicted rather than allowed to stall the room; and a
+    /// kernel send buffer of [`ROOM_SEND_BUFFER`] per player, so that what a
+    /// stuck player does not read piles up in its queue, where the limit
+    /// sees it, and not in megabytes of kernel buffer.
     pub fn room(lesson: Lesson) -> ServerConfig {
         ServerConfig {
             backpressure: Backpressure::new(DEFAULT_QUEUE_LIMIT, ROOM_POLICY),
+            socket: SocketOptions {
+                send_buffer: Some(ROOM_SEND_BUFFER),
+                ..SocketOptions::default()
+            },
             ..ServerConfig::new(lesson)
         }
     }
