@@ -164,13 +164,17 @@ pub fn print_counters(lesson: Lesson, stats: &StatsSnapshot, received: &Received
 
 /// Prints what the receiver found: how much arrived, and whether it verified.
 pub fn print_received(received: &Received) {
+    let packets = match received.packets {
+        1 => "packet".to_owned(),
+        _ => "packets".to_owned(),
+    };
     match &received.problem {
         None => println!(
-            "  received     {:>8} packets, {} bytes: verified (count, per-sender order, content)",
+            "  received     {:>8} {packets}, {} bytes: every one verified (count, per-sender order, content)",
             received.packets, received.bytes
         ),
         Some(problem) => println!(
-            "  received     {:>8} packets, {} bytes: NOT verified: {problem}",
+            "  received     {:>8} {packets} intact, {} bytes; then the stream went wrong: {problem}",
             received.packets, received.bytes
         ),
     }
