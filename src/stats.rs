@@ -143,6 +143,37 @@ impl StatsSnapshot {
     }
 }
 
+/// Adds another send path's counters: counts add up, the two high-water
+/// marks (`max_batch`, `max_queued_bytes`) take the larger. What a room
+/// sums over its sessions.
+impl std::ops::AddAssign for StatsSnapshot {
+    fn add_assign(&mut self, more: StatsSnapshot) {
+        // Destructured, so a new counter cannot be left out unnoticed.
+        let StatsSnapshot {
+            sends,
+            write_calls,
+            bytes_written,
+            wakeups,
+            batches,
+            max_batch,
+            queued_bytes,
+            max_queued_bytes,
+            blocked_sends,
+            refused_sends,
+        } = more;
+        self.sends += sends;
+        self.write_calls += write_calls;
+        self.bytes_written += bytes_written;
+        self.wakeups += wakeups;
+        self.batches += batches;
+        self.max_batch = self.max_batch.max(max_batch);
+        self.queued_bytes += queued_bytes;
+        self.max_queued_bytes = self.max_queued_bytes.max(max_queued_bytes);
+        self.blocked_sends += blocked_sends;
+        self.refused_sends += refused_sends;
+    }
+}
+
 fn ratio(a: u64, b: u64) -> f64 {
     if b == 0 { 0.0 } else { a as f64 / b as f64 }
 }
