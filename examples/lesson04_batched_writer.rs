@@ -4,18 +4,18 @@
 //!     RUST_LOG=trace cargo run --example lesson04_batched_writer
 //!     cargo run --release --example lesson04_batched_writer -- 200000   # packets per sender, part two
 //!
-//! It prints two parts. The first is the same every run: the writer is held
-//! on a gate inside its write of the first packet while 9 more are sent,
-//! then let go; the 9 leave in one vectored write. The second lets three
+//! It prints two parts. The first counts the same every run: the writer is held
+//! on a gate inside its write of the first packet while 4 more are sent,
+//! then let go; the 4 leave in one vectored write. The second lets three
 //! threads send at once (how their packets fall into batches varies from
 //! run to run):
 //!
-//!     lesson 04 batched_writer: 1 packet, the writer held in its write, 9 more sent, the writer let go
-//!       sends              10
-//!       write calls         2   (0.200 per send)
+//!     lesson 04 batched_writer: 1 packet, the writer held in its write, 4 more sent, the writer let go
+//!       sends               5
+//!       write calls         2   (0.400 per send)
 //!       wake-ups            1   (notify_one calls: only when `pending` was false)
-//!       batches             2   (largest: 9 packets)
-//!       received           10 packets, 340 bytes: verified (count, per-sender order, content)
+//!       batches             2   (largest: 4 packets)
+//!       received            5 packets, 170 bytes: verified (count, per-sender order, content)
 //!
 //!     lesson 04 batched_writer: 3 sender threads × 5 packets, 32-byte payloads, one loopback connection
 //!       sends              15
@@ -24,10 +24,10 @@
 //!       batches             1   (largest: 15 packets)
 //!       received           15 packets, 510 bytes: verified (count, per-sender order, content)
 //!
-//! With `RUST_LOG=trace` the first part shows the batch forming: 9
+//! With `RUST_LOG=trace` the first part shows the batch forming: 4
 //! `enqueue: pending is true` lines while the writer is held, then
-//! `re-check: 9 packets queued during the write, keep pending` and
-//! `write: 9 packets, 306 bytes`.
+//! `re-check: 4 packets queued during the write, keep pending` and
+//! `write: 4 packets, 136 bytes`.
 
 mod common;
 
@@ -45,7 +45,7 @@ use servercore::workload::{self, Verifier};
 const LESSON: Lesson = Lesson::BatchedWriter;
 
 /// Packets sent while the writer is held, in part one.
-const HELD: u32 = 9;
+const HELD: u32 = 4;
 
 fn main() -> Result<(), Box<dyn Error>> {
     common::init_logging();
@@ -76,6 +76,9 @@ fn held_writer() -> Result<bool, Box<dyn Error>> {
         .spawn(move || {
             workload::receive(&client, Verifier::new(1, common::PAYLOAD), total.into())
         })?;
+    // Let the writer thread reach its wait first, so the first send has
+    // somebody to wake (without this pause it usually does too, not always).
+    thread::sleep(Duration::from_millis(50));
     let sent = thread::scope(|scope| {
         thread::Builder::new()
             .name("sender 0".into())

@@ -5,20 +5,20 @@
 //!     cargo run --release --example lesson05_channel_writer -- 200000   # packets per sender, part two
 //!
 //! It prints two parts, as lesson 04's example does. In the first the
-//! writer is held on a gate inside its write of the first packet while 9
-//! more are sent, then let go: `recv` takes one of the 9, `try_iter` the
-//! other 8, and they leave in one vectored write. The write calls are the
-//! same every run; the wake-ups are 0 or 1, because the lesson counts a
-//! wake-up only when a send finds the writer already parked in `recv`, and
-//! the writer thread may not have got there before the first send. The
-//! second part lets three threads send at once:
+//! writer is held on a gate inside its write of the first packet while 4
+//! more are sent, then let go: `recv` takes one of the 4, `try_iter` the
+//! other 3, and they leave in one vectored write. The lesson counts a
+//! wake-up only when a send finds the writer already parked in `recv`; the
+//! example pauses before the first send so that the writer is there (take
+//! the pause out and the count is sometimes 0). The second part lets three
+//! threads send at once:
 //!
-//!     lesson 05 channel_writer: 1 packet, the writer held in its write, 9 more sent, the writer let go
-//!       sends              10
-//!       write calls         2   (0.200 per send)
+//!     lesson 05 channel_writer: 1 packet, the writer held in its write, 4 more sent, the writer let go
+//!       sends               5
+//!       write calls         2   (0.400 per send)
 //!       wake-ups            1   (sends that found the writer parked in `recv`)
-//!       batches             2   (largest: 9 packets)
-//!       received           10 packets, 340 bytes: verified (count, per-sender order, content)
+//!       batches             2   (largest: 4 packets)
+//!       received            5 packets, 170 bytes: verified (count, per-sender order, content)
 //!
 //!     lesson 05 channel_writer: 3 sender threads × 5 packets, 32-byte payloads, one loopback connection
 //!       sends              15
@@ -47,7 +47,7 @@ use servercore::workload::{self, Verifier};
 const LESSON: Lesson = Lesson::ChannelWriter;
 
 /// Packets sent while the writer is held, in part one.
-const HELD: u32 = 9;
+const HELD: u32 = 4;
 
 fn main() -> Result<(), Box<dyn Error>> {
     common::init_logging();
@@ -78,6 +78,9 @@ fn held_writer() -> Result<bool, Box<dyn Error>> {
         .spawn(move || {
             workload::receive(&client, Verifier::new(1, common::PAYLOAD), total.into())
         })?;
+    // Let the writer thread reach its wait first, so the first send has
+    // somebody to wake (without this pause it usually does too, not always).
+    thread::sleep(Duration::from_millis(50));
     let sent = thread::scope(|scope| {
         thread::Builder::new()
             .name("sender 0".into())

@@ -397,14 +397,14 @@ fn a_burst_of_100_side_by_side() {
         let at = format!("{} ({})", row.lesson, row.meets.words());
         if calls != row.write_calls {
             wrong.push(format!(
-                "{at}: {calls} write calls, predicted {}: {}",
+                "{at}: write calls {calls}, predicted {}: {}",
                 row.write_calls, row.why_calls
             ));
         }
         if !row.wakeups.holds_for(wakeups) || measured.during_the_burst != 0 {
             wrong.push(format!(
-                "{at}: {wakeups} wake-ups ({} of them during the held write), \
-                 predicted {} and none during the held write: {}",
+                "{at}: wake-ups {wakeups}, {} of them during the held write; \
+                 predicted {}, none during the held write: {}",
                 measured.during_the_burst,
                 row.wakeups.words(),
                 row.why_wakeups
