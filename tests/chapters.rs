@@ -499,11 +499,13 @@ fn summary_links(summary: &str) -> Vec<String> {
 
 /// Whether a file name is a numbered chapter: `NN-name.md`.
 fn is_numbered_chapter(name: &str) -> bool {
+    // "03-send-queue.md", or an interlude such as "03b-stranded-packet.md"
     let bytes = name.as_bytes();
-    bytes.len() > 6
+    let dash = if bytes.get(2).is_some_and(u8::is_ascii_lowercase) { 3 } else { 2 };
+    bytes.len() > dash + 4
         && bytes[0].is_ascii_digit()
         && bytes[1].is_ascii_digit()
-        && bytes[2] == b'-'
+        && bytes[dash] == b'-'
         && name.ends_with(".md")
 }
 

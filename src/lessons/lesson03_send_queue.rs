@@ -139,7 +139,7 @@ impl SendPath for SendQueue {
         // and wake it. The flag is set under the lock, so exactly one sender
         // of a burst does this.
         state.pending = true;
-        // Logged before the lock is let go, so it always precedes the writer's "awake".
+        // Logged before the lock is let go, so it always precedes the writer's "woke after a wait".
         log::trace!("enqueue: pending false -> true: wake the writer");
         drop(state); // notify after unlocking: the woken writer finds the lock free
         self.shared.pending_or_closed.notify_one();
