@@ -62,6 +62,13 @@ fn stalled(lesson: Lesson, policy: Policy) -> (Arc<dyn SendPath>, TcpStream) {
     (path, client)
 }
 
+/// Joins `thread`, or fails after [`TIMEOUT`]: a sender nobody wakes up
+/// makes the test fail with a message instead of hanging.
+fn join_within<T>(what: &str, thread: thread::JoinHandle<T>) -> T {
+    eventually(what, || thread.is_finished().then_some(()));
+    thread.join().unwrap()
+}
+
 #[test]
 fn block_parks_the_senders_until_the_reader_reads() {
     for lesson in QUEUED {
@@ -97,10 +104,10 @@ fn block_parks_the_senders_until_the_reader_reads() {
             receive(client, Verifier::new(SENDERS.into(), PAYLOAD), 2 * 2000)
         });
         for sender in senders {
-            sender.join().unwrap();
+            join_within("a blocked sender is woken and finishes", sender);
         }
         path.close();
-        let got = reader.join().unwrap().unwrap();
+        let got = join_within("the reader", reader).unwrap();
         assert!(got.ok(), "{lesson}: {got}");
         let stats = path.stats();
         assert!(
@@ -115,6 +122,85 @@ fn block_parks_the_senders_until_the_reader_reads() {
             (stats.queued_bytes, stats.blocked_sends, stats.refused_sends),
             (0, 0, 0)
         );
+    }
+}
+
+#[test]
+fn close_wakes_a_blocked_sender_and_gives_its_packet_back() {
+    for lesson in QUEUED {
+        let (path, client) = stalled(lesson, Policy::Block);
+        let sender = {
+            let path = Arc::clone(&path);
+            thread::spawn(move || {
+                for seq in 0.. {
+                    match path.send(make_packet(0, seq, PAYLOAD)) {
+                        Ok(()) => {}
+                        Err(SendError::Closed(packet)) => return (seq, packet),
+                        Err(other) => panic!("block never refuses: {other:?}"),
+                    }
+                }
+                unreachable!()
+            })
+        };
+        eventually("the sender blocked", || {
+            (path.stats().blocked_sends > 0).then_some(())
+        });
+        // The client reads to the end, so that close can flush.
+        let reader = thread::spawn(move || {
+            let mut bytes = Vec::new();
+            (&client).read_to_end(&mut bytes).map(|_| bytes.len())
+        });
+        // Close takes the lesson's lock (to mark its queue closed): the
+        // blocked sender holds none, so close cannot wait on it.
+        path.close();
+        let (seq, packet) = join_within("the blocked sender is woken by close", sender);
+        assert_eq!(
+            packet,
+            make_packet(0, seq, PAYLOAD),
+            "{lesson}: its own packet"
+        );
+        let read = join_within("the reader", reader).unwrap();
+        assert_eq!(
+            read,
+            seq as usize * (PAYLOAD + 2),
+            "{lesson}: every accepted packet, then end of stream"
+        );
+        assert_eq!(path.stats().queued_bytes, 0, "{lesson}");
+    }
+}
+
+#[test]
+fn abort_wakes_a_blocked_sender_and_gives_its_packet_back() {
+    for lesson in QUEUED {
+        let (path, client) = stalled(lesson, Policy::Block);
+        let sender = {
+            let path = Arc::clone(&path);
+            thread::spawn(move || {
+                for seq in 0.. {
+                    match path.send(make_packet(0, seq, PAYLOAD)) {
+                        Ok(()) => {}
+                        Err(SendError::Closed(packet)) => return (seq, packet),
+                        Err(other) => panic!("block never refuses: {other:?}"),
+                    }
+                }
+                unreachable!()
+            })
+        };
+        eventually("the sender blocked", || {
+            (path.stats().blocked_sends > 0).then_some(())
+        });
+        // The peer goes (a session would shut the socket down), so the
+        // writer's blocked write returns; nothing is written any more, so
+        // no released byte wakes the sender: only the limit's close can.
+        drop(client);
+        path.abort();
+        let (seq, packet) = join_within("the blocked sender is woken by abort", sender);
+        assert_eq!(
+            packet,
+            make_packet(0, seq, PAYLOAD),
+            "{lesson}: its own packet"
+        );
+        assert_eq!(path.stats().queued_bytes, 0, "{lesson}");
     }
 }
 
