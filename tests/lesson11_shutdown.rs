@@ -57,17 +57,61 @@ fn close_sends_everything_queued_then_end_of_stream() {
     }
 }
 
+/// Every lesson with a queue.
+const QUEUED: [Lesson; 5] = [
+    Lesson::SendQueue,
+    Lesson::BatchedWriter,
+    Lesson::ChannelWriter,
+    Lesson::SendBuffers,
+    Lesson::DirectPath, // behind a gate its direct write would block: it hands over
+];
+
+/// The twin of `abort_drops_the_queue_and_says_how_much`: the writer is
+/// held inside the write of packet 0 while 99 more queue behind it; close
+/// (on another thread) waits for that write, then flushes the queue, so
+/// the peer reads every packet, in order, then end of stream.
+#[test]
+fn close_with_the_writer_held_still_flushes_the_queue() {
+    for lesson in QUEUED {
+        let (server_side, client) = socket_pair(&SocketOptions::default()).unwrap();
+        client.set_read_timeout(Some(TIMEOUT)).unwrap();
+        let gate = Gate::new();
+        let wire = Wire::new(GatedSink::new(server_side, Arc::clone(&gate)));
+        let path: Arc<dyn servercore::SendPath> = Arc::from(lesson.start(wire).unwrap());
+        path.send(make_packet(0, 0, 16)).unwrap();
+        assert!(
+            gate.wait_for_arrivals(1, TIMEOUT),
+            "{lesson}: the writer holds packet 0"
+        );
+        for seq in 1..100 {
+            path.send(make_packet(0, seq, 16)).unwrap();
+        }
+        let closing = {
+            let path = Arc::clone(&path);
+            thread::spawn(move || path.close())
+        };
+        // Until close has closed the queue, a send is queued too: count it.
+        let mut sent = 100;
+        eventually("close closed the queue", || {
+            let refused = path.send(make_packet(0, sent, 16)).err();
+            sent += u32::from(refused.is_none());
+            refused
+        });
+        let reader = thread::spawn(move || receive(client, Verifier::new(1, 16), u64::from(sent)));
+        gate.open();
+        eventually("close returned", || closing.is_finished().then_some(()));
+        closing.join().unwrap();
+        let got = reader.join().unwrap().unwrap();
+        assert!(got.ok(), "{lesson}: {got}"); // all of them, then end of stream
+        assert_eq!(got.packets, u64::from(sent), "{lesson}");
+    }
+}
+
 /// Every lesson with a queue; each starts with a limit high enough never
 /// to refuse, so its queued-bytes gauge counts (without a limit it stays 0).
 #[test]
 fn abort_drops_the_queue_and_says_how_much() {
-    for lesson in [
-        Lesson::SendQueue,
-        Lesson::BatchedWriter,
-        Lesson::ChannelWriter,
-        Lesson::SendBuffers,
-        Lesson::DirectPath, // behind a gate its direct write would block: it hands over
-    ] {
+    for lesson in QUEUED {
         let (server_side, _client) = socket_pair(&SocketOptions::default()).unwrap();
         let gate = Gate::new();
         let wire = Wire::new(GatedSink::new(server_side, Arc::clone(&gate)));
