@@ -8,12 +8,12 @@ use std::sync::{Arc, Weak};
 use std::thread;
 use std::time::Duration;
 
-use servercore::Lesson;
 use servercore::bots::{self, BotsConfig, BroadcastVerifier, position_of};
 use servercore::lessons::lesson12_room::PositionUpdate;
 use servercore::net::{self, SocketOptions};
 use servercore::packet::{MAX_PACKET_LEN, RecvBuffer};
 use servercore::server::{RoomServer, ServerConfig};
+use servercore::{Backpressure, Lesson, Policy};
 
 const TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -296,4 +296,99 @@ fn with_a_send_queue_a_stuck_player_does_not_hold_up_the_others() {
     );
     drop(stuck);
     assert!(server.room().wait_for_players(3, TIMEOUT));
+}
+
+/// Polls `probe` until it returns `Some`, or fails after [`TIMEOUT`].
+fn eventually<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    loop {
+        if let Some(value) = probe() {
+            return value;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
+        thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Reads and throws away everything a player receives, until the room closes it.
+fn drain(stream: &TcpStream) -> thread::JoinHandle<()> {
+    let stream = stream.try_clone().unwrap();
+    thread::spawn(move || {
+        let _ = read_to_end(&stream);
+    })
+}
+
+#[test]
+fn a_broadcast_parked_on_a_stuck_player_does_not_hold_the_room_lock() {
+    // Lesson 04 behind a small queue limit that blocks: a broadcast to a
+    // player that does not read parks inside that player's `send`, as a
+    // lesson 02 broadcast would park inside its write.
+    let small = SocketOptions {
+        send_buffer: Some(4096),
+        recv_buffer: Some(4096),
+        ..SocketOptions::default()
+    };
+    let server = RoomServer::start(
+        any_port(),
+        &ServerConfig {
+            backpressure: Backpressure::new(8 * 1024, Policy::Block),
+            socket: small.clone(),
+            ..ServerConfig::room(Lesson::BatchedWriter)
+        },
+    )
+    .unwrap();
+    // Declared after the server, so that on a failure it is dropped first:
+    // its session ends and the parked broadcaster is let go.
+    let stuck = player(&server, &small); // never reads; first in the list
+    assert!(server.room().wait_for_players(1, TIMEOUT));
+    let speaker = player(&server, &SocketOptions::default());
+    assert!(server.room().wait_for_players(2, TIMEOUT));
+    let _speaker_reads = drain(&speaker);
+
+    // Far more than the stuck player's limit and kernel buffers take.
+    let writer = speaker.try_clone().unwrap();
+    thread::spawn(move || {
+        for seq in 0..20_000 {
+            if (&writer).write_all(&update(1, seq).to_frame()).is_err() {
+                return; // the room closed the connection
+            }
+        }
+    });
+    // The speaker's reader thread broadcasts; it parks in the stuck player's send.
+    let stuck_addr = stuck.local_addr().unwrap();
+    eventually(
+        "a broadcast parked on the stuck player's queue limit",
+        || {
+            server
+                .server()
+                .live_stats(stuck_addr) // the server's registry: no room lock taken
+                .filter(|s| s.blocked_sends > 0)
+        },
+    );
+
+    // The room lock is free: a player joins, and the room reports its
+    // counters. (On a thread of its own, with a bounded wait: if the
+    // broadcaster held the lock, these calls would wait on it forever.)
+    let late = player(&server, &SocketOptions::default());
+    let _late_reads = drain(&late);
+    let room = Arc::clone(server.room());
+    let joined = thread::spawn(move || {
+        let joined = room.wait_for_players(3, TIMEOUT);
+        (joined, room.stats().players)
+    });
+    eventually("a join and a STATS while a broadcast is parked", || {
+        joined.is_finished().then_some(())
+    });
+    assert_eq!(joined.join().unwrap(), (true, 3), "the late player joined");
+
+    // The stuck player leaves: the parked broadcaster gets its packet back
+    // (`Closed`, counted as refused) and the room goes on without it.
+    drop(stuck);
+    assert!(server.room().wait_for_players(2, TIMEOUT));
+    eventually("the broadcaster was let go", || {
+        (server.room().stats().refused > 0).then_some(())
+    });
 }
