@@ -77,6 +77,18 @@ impl Sink for TcpStream {
     }
 }
 
+/// Whether every wire logs the start and end of each write call (at trace
+/// level, target `servercore::wire`). Off unless [`log_write_calls`] turns it on.
+static LOG_WRITE_CALLS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Turns on (or off) a trace line at the start and at the end of every
+/// write call of every wire in the process: the write blocks of
+/// `servercore trace`'s pictures. Off by default, so the examples' traces
+/// show only the lessons' own lines.
+pub fn log_write_calls(on: bool) {
+    LOG_WRITE_CALLS.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// What the wire shares with the session that owns it.
 #[derive(Debug, Default)]
 struct WireShared {
@@ -123,8 +135,22 @@ impl Wire {
         }
     }
 
-    /// Counts a write call's result and tells the observer.
-    fn counted(&self, result: io::Result<usize>) -> io::Result<usize> {
+    /// Makes one write call (`call` names it), counts its result and tells
+    /// the observer. While [`log_write_calls`] is on (`servercore trace`
+    /// records these lines) it logs the call's start and end; otherwise that
+    /// costs one relaxed load of a flag.
+    fn counted(&self, call: &str, write: impl FnOnce() -> io::Result<usize>) -> io::Result<usize> {
+        let result = if LOG_WRITE_CALLS.load(std::sync::atomic::Ordering::Relaxed) {
+            log::trace!("{call} begins");
+            let result = write();
+            match &result {
+                Ok(bytes) => log::trace!("{call} ends: {bytes} bytes"),
+                Err(e) => log::trace!("{call} ends: {e}"),
+            }
+            result
+        } else {
+            write()
+        };
         let bytes = *result.as_ref().unwrap_or(&0);
         self.shared.stats.count_write(bytes);
         if let (Some(observer), true) = (&self.observer, bytes > 0) {
@@ -152,18 +178,18 @@ impl Wire {
 
     /// One write system call. Counted whether or not it succeeds.
     pub fn write(&self, buf: &[u8]) -> io::Result<usize> {
-        self.counted(self.sink.write(buf))
+        self.counted("write", || self.sink.write(buf))
     }
 
     /// One vectored write system call (`writev`). Counted whether or not it succeeds.
     pub fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.counted(self.sink.write_vectored(bufs))
+        self.counted("writev", || self.sink.write_vectored(bufs))
     }
 
     /// One write system call that never blocks ([`Sink::try_write`]):
     /// `WouldBlock` when the socket buffer is full. Counted like any write.
     pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
-        self.counted(self.sink.try_write(buf))
+        self.counted("send (MSG_DONTWAIT)", || self.sink.try_write(buf))
     }
 
     /// Writes all of `buf`, one [`write`](Wire::write) call at a time:
