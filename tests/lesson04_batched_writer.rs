@@ -21,13 +21,25 @@ const LESSON: Lesson = Lesson::BatchedWriter;
 #[test]
 fn a_queue_of_101_costs_exactly_2_write_calls() {
     let stats = gated_burst(LESSON, 100, 32);
-    assert_eq!(stats.at_gate.wakeups, 1);
-    assert_eq!(stats.after_burst.wakeups, 1, "the burst woke nobody");
+    assert_eq!(
+        stats.at_gate.wakeups, 1,
+        "the first send finds `pending` false and wakes the writer"
+    );
+    assert_eq!(
+        stats.after_burst.wakeups, 1,
+        "the 100 behind the held write find `pending` true: they wake nobody"
+    );
     let end = stats.after_close;
     assert_eq!(end.sends, 101);
-    assert_eq!(end.write_calls, 2);
+    assert_eq!(
+        end.write_calls, 2,
+        "packet 0's write, then ONE writev for the 100 queued behind it"
+    );
     assert_eq!(end.batches, 2);
-    assert_eq!(end.max_batch, 100);
+    assert_eq!(
+        end.max_batch, 100,
+        "the writer takes the whole queue at once"
+    );
 }
 
 /// 3,000 packets queued behind the gate, more than `IOV_MAX` (1,024)
@@ -42,7 +54,10 @@ fn more_packets_than_iov_max() {
     assert_eq!(end.sends, 1 + u64::from(BURST));
     let expected_calls = 1 + (BURST as usize).div_ceil(IOV_MAX) as u64;
     assert_eq!(expected_calls, 4);
-    assert_eq!(end.write_calls, expected_calls);
+    assert_eq!(
+        end.write_calls, expected_calls,
+        "packet 0, then the 3,000 in writev calls of at most IOV_MAX (1,024) slices"
+    );
     assert_eq!(end.batches, 2, "the writer takes the whole queue at once");
     assert_eq!(end.max_batch, u64::from(BURST));
 }

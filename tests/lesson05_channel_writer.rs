@@ -28,10 +28,17 @@ fn a_queue_of_101_costs_exactly_2_write_calls() {
     // parked in `recv` yet; the burst certainly wakes nobody: the writer
     // is held in its write call, not parked.
     assert!(stats.at_gate.wakeups <= 1, "{:?}", stats.at_gate);
-    assert_eq!(stats.after_burst.wakeups, stats.at_gate.wakeups);
+    assert_eq!(
+        stats.after_burst.wakeups, stats.at_gate.wakeups,
+        "a send behind the held write found `writer_parked` set: it must be \
+         true only around `recv`"
+    );
     let end = stats.after_close;
     assert_eq!(end.sends, 101);
-    assert_eq!(end.write_calls, 2);
+    assert_eq!(
+        end.write_calls, 2,
+        "packet 0's write, then `recv` + `try_iter` take the 100 into ONE writev"
+    );
     assert_eq!(end.batches, 2);
     assert_eq!(end.max_batch, 100);
 }
@@ -68,6 +75,9 @@ fn batches_stop_at_max_batch() {
     assert_eq!(expected_calls, 21);
     assert_eq!(end.sends, 1 + u64::from(BURST));
     assert_eq!(end.write_calls, expected_calls as u64);
-    assert_eq!(end.batches, 3);
+    assert_eq!(
+        end.batches, 3,
+        "MAX_BATCH, then the rest: `try_iter` stops at the cap"
+    );
     assert_eq!(end.max_batch, MAX_BATCH as u64);
 }
