@@ -178,13 +178,14 @@ impl SendPath for DirectPath {
             state.check();
             self.shared.wire.stats().count_send();
             log::trace!(
-                "enqueue: owner is {:?}, {} queued",
+                "enqueue: owner {:?}, {} queued: no wake-up",
                 state.owner,
                 state.queue.len()
             );
             return Ok(());
         }
         // New: the socket is idle: take it, and write from this thread.
+        log::trace!("owner Idle -> Caller: write directly from this thread");
         state.owner = Owner::Caller;
         state.check();
         drop(state); // never hold the queue lock across a socket call
@@ -195,7 +196,7 @@ impl SendPath for DirectPath {
         let mut state = self.shared.state.lock().unwrap();
         match result {
             Ok(written) if written == packet.len() => {
-                log::trace!("direct write: {written} bytes");
+                log::trace!("direct write: {written} bytes, all of the packet");
             }
             Ok(written) => {
                 // Partial: the writer must finish this packet before anything else.
@@ -229,12 +230,16 @@ impl SendPath for DirectPath {
         if state.unfinished.is_some() || !state.queue.is_empty() {
             state.owner = Owner::Writer;
             state.check();
-            log::trace!("hand-over: the writer owns the socket now");
+            log::trace!(
+                "owner Caller -> Writer: {} queued during the write",
+                state.queue.len()
+            );
             drop(state);
             self.shared.writer_owns_or_closed.notify_one();
             self.shared.wire.stats().count_wakeup();
         } else {
             state.owner = Owner::Idle;
+            log::trace!("owner Caller -> Idle: nothing queued, nobody woken");
             state.check();
             let closing = state.closed;
             drop(state);
@@ -292,13 +297,13 @@ fn run_writer(shared: &Shared) {
         wire.stats()
             .count_batch(batch.len() + usize::from(unfinished.is_some()));
         log::trace!(
-            "write: {} packets{}",
+            "write: {}{} packets, {} bytes",
+            unfinished.as_ref().map_or(String::new(), |rest| format!(
+                "the unfinished {} bytes, then ",
+                rest.len()
+            )),
             batch.len(),
-            if unfinished.is_some() {
-                " after the rest of a partial one"
-            } else {
-                ""
-            }
+            batch.iter().map(Packet::len).sum::<usize>()
         );
         let written = match &unfinished {
             Some(rest) => wire.write_all(rest),
@@ -321,7 +326,7 @@ fn run_writer(shared: &Shared) {
         // The seed's "가정", unchanged: look before letting go.
         if state.queue.is_empty() {
             state.owner = Owner::Idle; // the next send writes directly again
-            log::trace!("re-check: empty, the socket is idle");
+            log::trace!("re-check: empty, owner Writer -> Idle");
         }
         state.check();
     }
