@@ -25,8 +25,11 @@
 //! * [`catalog`] — [`Lesson`]: every send path by number, name, idea and
 //!   constructor; the one table the CLI, `compare`, the servers and the
 //!   tests read;
+//! * [`cli`] — the `servercore` command: its flags, checked by `clap`, and
+//!   what each subcommand runs;
 //! * [`compare`] — the measuring run behind `servercore compare`, and its ceiling;
-//! * [`chart`] — the SVG charts of `servercore compare --chart`;
+//! * [`chart`] — the SVG charts of `servercore compare --chart` and `servercore chart`;
+//! * [`human`] — numbers for people (`1,234,567`, `1.23M`), for every table and chart;
 //! * [`server`] — one server for `serve` and `room`: accept, session cap, spawn failures, shutdown;
 //! * [`echo`] — the echo handler and client behind `servercore serve` / `client`;
 //! * [`bots`] — the room's load generator and checker behind `servercore bots`;
@@ -80,8 +83,10 @@ pub mod alloc_count;
 pub mod bots;
 pub mod catalog;
 pub mod chart;
+pub mod cli;
 pub mod compare;
 pub mod echo;
+pub mod human;
 pub mod server;
 pub mod lessons;
 pub mod net;

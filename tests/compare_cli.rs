@@ -1,186 +1,68 @@
-//! The `servercore` command, run as a user runs it.
+//! The `servercore` command, run as a user runs it (the built binary,
+//! through `assert_cmd`, each run under a timeout so a hang fails the test):
 //!
-//! * `compare --format json --messages 4000 --senders 2`: one JSON object
-//!   per lesson with every documented key; lessons 02 on verified; write
-//!   calls per message exactly 1 for lessons 01–03, at most 1 from 04 on;
-//! * a bad argument (`--lessons 99`) exits non-zero and says why.
-//!
-//! The JSON is parsed by a small parser for flat objects below (no new
-//! dependency). The child process is waited for with a timeout, so a hang
-//! fails the test.
+//! * `compare --format json`: every line parses (`serde_json`) into the
+//!   documented row, one per lesson after the ceiling, lessons 02 on
+//!   verified, write calls per message exactly 1 for lessons 01–03, at
+//!   most 1 from 04 on;
+//! * `compare --format csv`: one rectangular table under one header, also
+//!   for a matrix of workloads (parsed with the `csv` crate);
+//! * the documented key lists in `lessons/measuring.md` are the keys the
+//!   row types produce;
+//! * usage errors exit 2 and name the flag and the value; `--lessons`
+//!   lists the lessons there are; a bad `--chart` path fails at once;
+//! * `client` and `bots` without a server exit 1, naming the address on
+//!   stderr, with a hint; `localhost` works as a host name;
+//! * `bots --format json` lines draw the room's chart (`servercore chart`);
+//! * every `$ cargo run --release -- …` command quoted in the course parses.
 
+use std::net::SocketAddr;
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
 use servercore::Lesson;
-use std::collections::BTreeMap;
-use std::process::{Command, Output, Stdio};
-use std::sync::mpsc;
-use std::thread;
-use std::time::Duration;
+use servercore::compare::{self, Row};
+use servercore::server::{RoomServer, ServerConfig};
 
 /// The longest a run of the command may take in a test (debug build).
 const TIMEOUT: Duration = Duration::from_secs(120);
 
-/// Runs the built `servercore` binary with `args`; fails the test if it
-/// does not finish within [`TIMEOUT`].
+/// Runs the built `servercore` binary with `args`, no stdin; fails the
+/// test if it does not finish within [`TIMEOUT`] (the child is killed).
 fn servercore(args: &[&str]) -> Output {
-    let child = Command::new(env!("CARGO_BIN_EXE_servercore"))
+    Command::new(env!("CARGO_BIN_EXE_servercore"))
         .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start servercore");
-    let pid = child.id();
-    let (done, outcome) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = done.send(child.wait_with_output());
-    });
-    match outcome.recv_timeout(TIMEOUT) {
-        Ok(output) => output.expect("wait for servercore"),
-        Err(_) => {
-            // Best effort: do not leave the hung child running.
-            let _ = Command::new("kill").arg(pid.to_string()).status();
-            panic!("servercore {args:?} did not finish within {TIMEOUT:?}");
-        }
-    }
+        .timeout(TIMEOUT)
+        .output()
+        .unwrap_or_else(|e| panic!("servercore {args:?}: {e}"))
 }
 
-/// A JSON value of a flat object: no nested objects or arrays.
-#[derive(Debug, Clone, PartialEq)]
-enum Value {
-    Number(f64),
-    Text(String),
-    Bool(bool),
-    Null,
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
 }
 
-impl Value {
-    fn number(&self) -> f64 {
-        match self {
-            Value::Number(n) => *n,
-            other => panic!("expected a number, got {other:?}"),
-        }
+/// Asserts a usage error: exit 2, nothing on stdout, and every one of
+/// `needles` on stderr.
+fn assert_usage_error(args: &[&str], needles: &[&str]) {
+    let output = servercore(args);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+    assert!(
+        output.stdout.is_empty(),
+        "{args:?}: nothing runs, nothing is printed"
+    );
+    for needle in needles {
+        assert!(
+            stderr.contains(needle),
+            "{args:?}: no `{needle}` in:\n{stderr}"
+        );
     }
 }
-
-/// Parses one flat JSON object (`{"key":value,...}`, values numbers,
-/// strings, booleans or null). Panics, naming the line, on anything else.
-fn parse_flat_object(line: &str) -> BTreeMap<String, Value> {
-    let mut chars = line.trim().chars().peekable();
-    let mut object = BTreeMap::new();
-    let bad = |why: &str| -> ! { panic!("not a flat JSON object ({why}): {line}") };
-    let skip_ws = |chars: &mut std::iter::Peekable<std::str::Chars<'_>>| {
-        while chars.peek().is_some_and(|c| c.is_whitespace()) {
-            chars.next();
-        }
-    };
-    let string = |chars: &mut std::iter::Peekable<std::str::Chars<'_>>| -> String {
-        if chars.next() != Some('"') {
-            bad("expected a string");
-        }
-        let mut out = String::new();
-        loop {
-            match chars.next() {
-                Some('"') => return out,
-                Some('\\') => match chars.next() {
-                    Some('"') => out.push('"'),
-                    Some('\\') => out.push('\\'),
-                    Some('/') => out.push('/'),
-                    Some('n') => out.push('\n'),
-                    Some('t') => out.push('\t'),
-                    Some('u') => {
-                        let hex: String = chars.by_ref().take(4).collect();
-                        let code = u32::from_str_radix(&hex, 16).unwrap_or_else(|_| bad("\\u"));
-                        out.push(char::from_u32(code).unwrap_or('\u{fffd}'));
-                    }
-                    _ => bad("escape"),
-                },
-                Some(c) => out.push(c),
-                None => bad("unterminated string"),
-            }
-        }
-    };
-    skip_ws(&mut chars);
-    if chars.next() != Some('{') {
-        bad("no opening brace");
-    }
-    loop {
-        skip_ws(&mut chars);
-        if chars.peek() == Some(&'}') && object.is_empty() {
-            chars.next();
-            break;
-        }
-        let key = string(&mut chars);
-        skip_ws(&mut chars);
-        if chars.next() != Some(':') {
-            bad("expected ':'");
-        }
-        skip_ws(&mut chars);
-        let value = match chars.peek() {
-            Some('"') => Value::Text(string(&mut chars)),
-            Some(_) => {
-                let mut word = String::new();
-                while let Some(&c) = chars.peek() {
-                    if c == ',' || c == '}' || c.is_whitespace() {
-                        break;
-                    }
-                    word.push(c);
-                    chars.next();
-                }
-                match word.as_str() {
-                    "true" => Value::Bool(true),
-                    "false" => Value::Bool(false),
-                    "null" => Value::Null,
-                    number => Value::Number(number.parse().unwrap_or_else(|_| bad("value"))),
-                }
-            }
-            None => bad("missing value"),
-        };
-        if object.insert(key.clone(), value).is_some() {
-            bad("duplicate key");
-        }
-        skip_ws(&mut chars);
-        match chars.next() {
-            Some(',') => continue,
-            Some('}') => break,
-            _ => bad("expected ',' or '}'"),
-        }
-    }
-    skip_ws(&mut chars);
-    if chars.next().is_some() {
-        bad("trailing characters");
-    }
-    object
-}
-
-#[test]
-fn the_parser_reads_what_it_should() {
-    let o = parse_flat_object(r#"{"a":1,"b":"x\"y","c":true,"d":null,"e":-2.5e3}"#);
-    assert_eq!(o["a"], Value::Number(1.0));
-    assert_eq!(o["b"], Value::Text("x\"y".into()));
-    assert_eq!(o["c"], Value::Bool(true));
-    assert_eq!(o["d"], Value::Null);
-    assert_eq!(o["e"], Value::Number(-2500.0));
-}
-
-/// The documented keys of every JSON line (the issue's list; the command
-/// may add more).
-const KEYS: [&str; 11] = [
-    "lesson",
-    "name",
-    "senders",
-    "payload",
-    "messages",
-    "seconds",
-    "msgs_per_sec",
-    "bytes_per_sec",
-    "write_calls",
-    "wakeups",
-    "verified",
-];
 
 #[test]
 fn compare_json_reports_every_lesson() {
-    const MESSAGES: f64 = 4000.0;
+    const MESSAGES: u64 = 4000;
     let output = servercore(&[
         "compare",
         "--format",
@@ -190,109 +72,190 @@ fn compare_json_reports_every_lesson() {
         "--senders",
         "2",
     ]);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
     assert!(
         output.status.success(),
-        "exit {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        "exit {:?}\n{stdout}\n{stderr}",
         output.status
     );
-    let mut lines: Vec<_> = stdout.lines().filter(|l| !l.trim().is_empty()).collect();
+    // Every line is one row: serde_json parses it into the documented type,
+    // which refuses unknown keys and requires every documented one.
+    let mut rows: Vec<Row> = stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
     // The ceiling comes first: a row of its own, lesson 0, not a lesson.
-    let ceiling = parse_flat_object(lines.remove(0));
+    let ceiling = rows.remove(0);
     assert_eq!(
-        ceiling["lesson"].number(),
-        0.0,
-        "ceiling row first:\n{stdout}"
-    );
-    assert!(
-        matches!(&ceiling["name"], Value::Text(n) if n == "ceiling"),
+        (ceiling.lesson, ceiling.name.as_str()),
+        (0, "ceiling"),
         "{stdout}"
     );
-    assert!(matches!(ceiling["verified"], Value::Bool(true)), "{stdout}");
+    assert!(ceiling.verified, "{stdout}");
     assert_eq!(
-        lines.len(),
+        rows.len(),
         Lesson::ALL.len(),
         "one line per lesson:\n{stdout}"
     );
-
-    for (index, line) in lines.iter().enumerate() {
-        let o = parse_flat_object(line);
-        for key in KEYS {
-            assert!(o.contains_key(key), "key {key} missing: {line}");
-        }
-        let lesson = o["lesson"].number();
+    for (row, lesson) in rows.iter().zip(Lesson::ALL) {
         assert_eq!(
-            lesson,
-            f64::from(Lesson::ALL[index].number()),
-            "lessons in course order: {line}"
+            row.lesson,
+            lesson.number(),
+            "lessons in course order: {row:?}"
         );
-        assert!(
-            matches!(&o["name"], Value::Text(n) if !n.is_empty()),
-            "{line}"
+        assert_eq!(row.name, lesson.name());
+        assert_eq!((row.senders, row.messages), (2, MESSAGES), "{row:?}");
+        assert_eq!(
+            row.queue_limit,
+            Some(servercore::server::DEFAULT_QUEUE_LIMIT)
         );
-        assert_eq!(o["senders"].number(), 2.0, "{line}");
-        assert_eq!(o["messages"].number(), MESSAGES, "{line}");
-        assert!(o["payload"].number() >= 6.0, "{line}");
-        for key in ["seconds", "msgs_per_sec", "bytes_per_sec", "wakeups"] {
-            assert!(o[key].number() >= 0.0, "{key}: {line}");
-        }
-        let Value::Bool(verified) = o["verified"] else {
-            panic!("verified is not a boolean: {line}");
-        };
-        let write_calls = o["write_calls"].number();
-        match lesson as u32 {
-            1 => {
-                // Lesson 01 may be corrupted (and then its receiver stops
-                // early and its senders stop at the first failed write), so
-                // its counts are only checked when it came through intact.
-                if verified {
-                    assert_eq!(write_calls, MESSAGES, "{line}");
-                }
-            }
+        assert!(row.seconds > 0.0 && row.msgs_per_sec > 0.0, "{row:?}");
+        match lesson.number() {
+            // Lesson 01 may be corrupted (its receiver then stops early and
+            // its senders at the first failed write): checked only intact.
+            1 if row.verified => assert_eq!(row.write_calls, MESSAGES, "{row:?}"),
+            1 => assert!(row.problem.is_some(), "{row:?}"),
             2 | 3 => {
-                assert!(verified, "lesson {lesson} not verified: {line}");
-                assert_eq!(write_calls, MESSAGES, "one write per message: {line}");
+                assert!(row.verified, "{row:?}");
+                assert_eq!(row.write_calls, MESSAGES, "one write per message: {row:?}");
             }
-            // Every lesson from 04 on batches (11 writes directly when idle).
-            4.. => {
-                assert!(verified, "lesson {lesson} not verified: {line}");
+            _ => {
+                assert!(row.verified, "{row:?}");
                 assert!(
-                    (1.0..=MESSAGES).contains(&write_calls),
-                    "batched: at most one write per message: {line}"
+                    (1..=MESSAGES).contains(&row.write_calls),
+                    "batched: at most one write per message: {row:?}"
                 );
             }
-            0 => panic!("unexpected lesson 0: {line}"),
         }
     }
 }
 
 #[test]
-fn an_unknown_lesson_is_refused_with_a_message() {
-    let output = servercore(&["compare", "--lessons", "99", "--messages", "10"]);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success(), "exit {:?}", output.status);
-    assert!(
-        stderr.contains("99") && stderr.contains("lesson"),
-        "stderr should name the bad lesson: {stderr}"
-    );
-    assert!(
-        output.stdout.is_empty(),
-        "nothing measured, nothing printed"
-    );
-}
-
-#[test]
-fn a_malformed_argument_is_refused() {
-    let output = servercore(&["compare", "--senders", "many"]);
-    assert!(!output.status.success(), "exit {:?}", output.status);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("--senders"), "stderr: {stderr}");
-}
-
-#[test]
-fn a_queue_limit_is_named_in_the_table_and_zero_is_refused() {
+fn compare_csv_is_one_rectangular_table() {
     let output = servercore(&[
+        "compare",
+        "--format",
+        "csv",
+        "--lessons",
+        "2,4",
+        "--senders",
+        "1,2",
+        "--messages",
+        "2000",
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let mut reader = csv::Reader::from_reader(output.stdout.as_slice());
+    let header: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(header, compare::keys());
+    let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    // Two workloads × (the ceiling and two lessons), under one header.
+    assert_eq!(records.len(), 6, "{}", text(&output.stdout));
+    assert!(records.iter().all(|r| r.len() == header.len()));
+    let rows: Vec<Row> = records
+        .iter()
+        .map(|r| r.deserialize(None).unwrap())
+        .collect();
+    let senders: Vec<usize> = rows.iter().map(|r| r.senders).collect();
+    assert_eq!(senders, [1, 1, 1, 2, 2, 2]);
+}
+
+/// The key lists between `<!-- json-keys:begin -->` and `<!-- json-keys:end -->`
+/// of `lessons/measuring.md`: the first cell of each table row, per table.
+fn documented_keys() -> Vec<Vec<String>> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/lessons/measuring.md");
+    let text = std::fs::read_to_string(path).unwrap();
+    let (_, rest) = text
+        .split_once("<!-- json-keys:begin -->")
+        .expect("lessons/measuring.md has the json-keys markers");
+    let (section, _) = rest.split_once("<!-- json-keys:end -->").unwrap();
+    let mut tables: Vec<Vec<String>> = Vec::new();
+    let mut in_table = false;
+    for line in section.lines() {
+        let Some(cell) = line.strip_prefix("| `") else {
+            in_table = false;
+            continue;
+        };
+        if !in_table {
+            tables.push(Vec::new());
+            in_table = true;
+        }
+        let key = cell.split('`').next().unwrap();
+        tables.last_mut().unwrap().push(key.to_owned());
+    }
+    tables
+}
+
+#[test]
+fn the_documented_keys_are_the_keys_printed() {
+    let tables = documented_keys();
+    assert_eq!(tables.len(), 2, "a table for compare and one for bots");
+    assert_eq!(
+        tables[0],
+        compare::keys(),
+        "compare's keys in lessons/measuring.md"
+    );
+    assert_eq!(
+        tables[1],
+        servercore::bots::keys(),
+        "bots' keys in lessons/measuring.md"
+    );
+}
+
+#[test]
+fn usage_errors_name_the_flag_and_the_value() {
+    assert_usage_error(
+        &["compare", "--payload", "0"],
+        &["--payload", "'0'", "6..=65533"],
+    );
+    assert_usage_error(
+        &["compare", "--seconds", "-1"],
+        &["--seconds", "'-1'", "negative"],
+    );
+    assert_usage_error(&["compare", "--senders", "many"], &["--senders", "'many'"]);
+    assert_usage_error(
+        &["compare", "--rate", "100", "--payload", "8"],
+        &["--payload", "--rate"],
+    );
+    let lessons: Vec<String> = Lesson::ALL.iter().map(Lesson::to_string).collect();
+    let mut needles = vec!["--lessons", "'99'"];
+    needles.extend(lessons.iter().map(String::as_str));
+    assert_usage_error(&["compare", "--lessons", "99"], &needles);
+    // Compare's flags without the subcommand: the same checks.
+    assert_usage_error(&["--payload", "0"], &["--payload"]);
+    assert_usage_error(
+        &["client", "--addr", "127.0.0.1:1", "--payload", "0"],
+        &["--payload"],
+    );
+    assert_usage_error(
+        &["bots", "--addr", "127.0.0.1:1", "--seconds", "-2"],
+        &["--seconds"],
+    );
+}
+
+#[test]
+fn compare_runs_without_the_subcommand() {
+    let output = servercore(&[
+        "--lessons",
+        "2",
+        "--messages",
+        "500",
+        "--no-ceiling",
+        "--format",
+        "json",
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let row: Row = serde_json::from_str(text(&output.stdout).trim()).unwrap();
+    assert_eq!((row.lesson, row.messages), (2, 500));
+}
+
+#[test]
+fn the_queue_limit_is_named_in_the_table() {
+    let args = [
         "compare",
         "--lessons",
         "4",
@@ -303,21 +266,138 @@ fn a_queue_limit_is_named_in_the_table_and_zero_is_refused() {
         "--senders",
         "1",
         "--no-ceiling",
-        "--queue-limit",
-        "65536",
-    ]);
-    assert!(output.status.success(), "exit {:?}", output.status);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        stdout.contains("queue limit 65536 bytes (block)"),
-        "the heading says how the queue was limited: {stdout}"
-    );
-    assert!(stdout.contains("04 batched_writer"), "{stdout}");
+    ];
+    for (limit, heading) in [
+        (None, "queue limit 1048576 bytes (block)"),
+        (Some("65536"), "queue limit 65536 bytes (block)"),
+        (Some("unlimited"), "unbounded queues"),
+        (Some("0"), "unbounded queues"),
+    ] {
+        let mut args = args.to_vec();
+        if let Some(limit) = limit {
+            args.extend(["--queue-limit", limit]);
+        }
+        let output = servercore(&args);
+        let stdout = text(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{limit:?}: {}",
+            text(&output.stderr)
+        );
+        assert!(
+            stdout.contains(heading),
+            "{limit:?}: the heading says so:\n{stdout}"
+        );
+        assert!(stdout.contains("04 batched_writer"), "{stdout}");
+    }
+}
 
-    let output = servercore(&["compare", "--queue-limit", "0", "--messages", "10"]);
-    assert!(!output.status.success(), "exit {:?}", output.status);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("--queue-limit"), "stderr: {stderr}");
+#[test]
+fn a_bad_chart_path_fails_at_once_naming_it() {
+    let started = Instant::now();
+    assert_usage_error(
+        &["compare", "--chart", "/nonexistent/dir/x.svg"],
+        &["--chart", "/nonexistent/dir/x.svg", "No such file"],
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "refused before any lesson ran, took {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn client_and_bots_without_a_server_name_the_address() {
+    for (args, hint) in [
+        (&["client", "--addr", "127.0.0.1:1"][..], "servercore serve"),
+        (
+            &[
+                "bots",
+                "--addr",
+                "127.0.0.1:1",
+                "--players",
+                "1",
+                "--seconds",
+                "0.1",
+            ],
+            "servercore room",
+        ),
+    ] {
+        let output = servercore(args);
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(output.stdout.is_empty(), "{args:?}: errors go to stderr");
+        assert!(
+            stderr.contains("127.0.0.1:1") && stderr.contains(hint),
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
+/// A room on an OS-chosen loopback port, in this process.
+fn room(lesson: Lesson) -> (RoomServer, SocketAddr) {
+    let room =
+        RoomServer::start("127.0.0.1:0".parse().unwrap(), &ServerConfig::room(lesson)).unwrap();
+    let addr = room.local_addr();
+    (room, addr)
+}
+
+#[test]
+fn a_host_name_reaches_the_server_and_bots_rows_draw_the_room_chart() {
+    let mut echo = servercore::echo::serve(
+        "127.0.0.1:0".parse().unwrap(),
+        &ServerConfig::new(Lesson::BatchedWriter),
+    )
+    .unwrap();
+    let at = format!("localhost:{}", echo.local_addr().port());
+    let output = servercore(&["client", "--addr", &at, "--packets", "200"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stdout).contains("received 200 echoes"),
+        "{}",
+        text(&output.stdout)
+    );
+    echo.shutdown();
+
+    let dir = std::env::temp_dir().join(format!("servercore-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut lines = String::new();
+    for lesson in [Lesson::Locked, Lesson::BatchedWriter] {
+        let (mut room, addr) = room(lesson);
+        let at = format!("localhost:{}", addr.port());
+        let output = servercore(&[
+            "bots",
+            "--addr",
+            &at,
+            "--players",
+            "3",
+            "--rate",
+            "20",
+            "--seconds",
+            "0.2",
+            "--format",
+            "json",
+        ]);
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        lines.push_str(&text(&output.stdout));
+        lines.push_str("costs: a script's note, skipped\n");
+        room.shutdown();
+    }
+    let runs = dir.join("runs.jsonl");
+    std::fs::write(&runs, &lines).unwrap();
+    let svg = dir.join("room.svg");
+    let output = servercore(&[
+        "chart",
+        "--room",
+        runs.to_str().unwrap(),
+        "--out",
+        svg.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let drawn = std::fs::read_to_string(&svg).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(drawn.contains("3 players × 20 updates/s"), "{drawn}");
+    assert!(drawn.contains("02 locked") && drawn.contains("04 batched_writer"));
 }
 
 /// Every `$ cargo run --release -- ...` command quoted in the chapters and
