@@ -10,9 +10,9 @@
 //
 //   room: 200 players × 20 updates/s × 1 s (4,000 updates, 800,000 broadcasts), room and players in this process
 //   lesson               delivered  last delivery  delivered/s  writes/broadcast  latency p50 / p99 (ms)  threads  VmSize MiB  VmRSS MiB  verified
-//   02 locked              800,000         4.05 s      197,488           1.00000       1545.4 / 3346.2      411         129         20  yes
-//   04 batched_writer      800,000         1.01 s      791,830           0.09180           0.9 / 9.1        611         180         24  yes
-//   05 channel_writer      800,000         1.00 s      798,401           0.03338           0.6 / 2.5        611         180         26  yes
+//   02 locked               800,000         7.74 s      103,317           1.00000        3375.1 / 6750.2         411        1077         14  yes
+//   04 batched_writer       800,000         1.15 s      693,484           0.06065          21.2 / 532.5         611        1083         35  yes
+//   05 channel_writer       800,000         1.01 s      795,050           0.06474           2.6 / 12.7          611        1081         57  yes
 //
 // `-- --players N --rate R --seconds S --lessons 2,4,5` changes the run.
 // "threads", "VmSize" and "VmRSS" are the most the process had while the
@@ -20,8 +20,9 @@
 // threads and the players' together. For the room and the players as two
 // processes, see `servercore room` and `servercore bots`.
 //
-// Log lines (`RUST_LOG=info`) name their thread: the room's `reader …` and
-// `writer` threads, the `sampler`, `main`.
+// Log lines (`RUST_LOG=info`) name their thread: the room's `acceptor`,
+// `reader …` and `writer`, the players' `bot N receiver` and
+// `bots sender N`, the `sampler`, `main`.
 
 mod common;
 
