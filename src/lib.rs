@@ -35,7 +35,9 @@
 //! * [`bots`] — the room's load generator and checker behind `servercore bots`;
 //! * [`workload`] — test traffic that says who sent it, and its verifier;
 //! * [`alloc_count`] — a counting global allocator, for allocations per packet;
-//! * [`testing`] — loopback socket pairs and a gate that holds a writer still.
+//! * [`testing`] — loopback socket pairs and a gate that holds a writer still;
+//! * [`grading`] — the contract, gate and loom checks as functions of a send
+//!   path's constructor: the lessons' tests and the labs (`labs/`) share them.
 //!
 //! **The plumbing** (knows no lesson; read when a lesson points to it):
 //!
@@ -87,6 +89,7 @@ pub mod cli;
 pub mod compare;
 pub mod echo;
 pub mod human;
+pub mod grading;
 pub mod server;
 pub mod lessons;
 pub mod net;
