@@ -9,9 +9,10 @@
 //
 //   1000 sessions connected; threads in the process: 2022 (acceptor + 2 per session + 20 clients + main)
 //   100000 echoes verified (100 per session) in 0.3 s
-//   shutdown: 0 sessions: 0 closed cleanly, 0 disconnected after the grace period
+//   shutdown: 73 sessions: 73 closed cleanly, 0 disconnected after the grace period; 0 connections refused at the session cap, 0 failed to start
 //
-// (0 at shutdown: every client has said goodbye by then.)
+// (Every client has said goodbye by then; the sessions still counted at
+// shutdown are those whose goodbye the server had not read yet.)
 //
 // Peak resident memory: /usr/bin/time -v target/release/examples/thousand_sessions
 

@@ -105,7 +105,7 @@ pub struct Backpressure {
 // ANCHOR_END: config
 
 impl Backpressure {
-    /// No limit: the queue may grow without bound (lessons 03–06 and 11 as first taught).
+    /// No limit: the queue may grow without bound (lessons 03–07 as first taught).
     pub const fn unlimited() -> Backpressure {
         Backpressure {
             high_water: usize::MAX,

@@ -1,7 +1,9 @@
 //! Lesson 11 — shutdown: close flushes, disconnect aborts, every thread is joined.
 //!
 //! **The problem.** Ending a session is where the C# original leaks: `Send`
-//! after `Disconnect` silently queues into a dead session, exceptions leave
+//! after `Disconnect` either throws from `SendAsync` on the disposed socket
+//! (when nothing was pending) or silently queues into a dead session (when
+//! something was), exceptions leave
 //! zombie sessions behind, and nothing says what happened to the packets
 //! still queued when a session went away.
 //!

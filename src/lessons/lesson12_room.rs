@@ -50,9 +50,10 @@
 //!   player's reader thread stops, and the whole room stalls until the
 //!   stuck player reads, or its connection fails;
 //! * lessons 03 and later: `send` only queues. The stuck player's writer
-//!   blocks, its queue grows (unbounded — backpressure is lesson 10's
-//!   topic), and everyone else is served at full speed
-//!   (`tests/lesson12_room.rs` checks this for lesson 04).
+//!   blocks and its queue grows, up to the queue limit the sessions were
+//!   started with (lesson 10; `servercore room` evicts the player there),
+//!   and everyone else is served at full speed (`tests/lesson12_room.rs`
+//!   checks this for lesson 04, `tests/server.rs` the eviction).
 //!
 //! A dead player (reset connection) fails its write, its session disconnects
 //! and leaves the room; the others never notice.
