@@ -36,6 +36,7 @@
 //! * [`workload`] — test traffic that says who sent it, and its verifier;
 //! * [`alloc_count`] — a counting global allocator, for allocations per packet;
 //! * [`testing`] — loopback socket pairs and a gate that holds a writer still;
+//! * [`trace`] — `servercore trace`: a recorded run drawn as swimlanes;
 //! * [`grading`] — the contract, gate and loom checks as functions of a send
 //!   path's constructor: the lessons' tests and the labs (`labs/`) share them.
 //!
@@ -99,6 +100,7 @@ pub mod session;
 pub mod stats;
 pub mod sync;
 pub mod testing;
+pub mod trace;
 pub mod wire;
 pub mod workload;
 

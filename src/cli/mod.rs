@@ -34,6 +34,7 @@ use crate::workload::MIN_PAYLOAD;
 mod clients;
 pub mod parse;
 mod servers;
+mod trace;
 
 pub use clients::{BotsArgs, ChartArgs, ClientArgs};
 pub use servers::{RoomArgs, ServeArgs, ServerArgs};
@@ -77,6 +78,10 @@ pub enum Command {
     Bots(BotsArgs),
     /// Draw the room's comparison from `servercore bots --format json` lines.
     Chart(ChartArgs),
+    /// Record a short, scripted run of one lesson on loopback and draw it as
+    /// swimlanes (SVG): one lane per thread, the pending flag as a band, write
+    /// calls as blocks, packets queued during a write marked.
+    Trace(trace::TraceArgs),
 }
 
 /// `servercore compare`'s flags.
@@ -216,8 +221,12 @@ impl Cli {
         } else {
             "warn"
         };
-        let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level))
-            .try_init();
+        // `trace` installs its own logger: it records the lessons' lines.
+        if !matches!(command, Command::Trace(_)) {
+            let _ =
+                env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level))
+                    .try_init();
+        }
         let result = match command {
             Command::Compare(args) => run_compare(&args),
             Command::Serve(args) => servers::serve(&args),
@@ -225,6 +234,7 @@ impl Cli {
             Command::Client(args) => clients::client(&args),
             Command::Bots(args) => clients::bots(&args),
             Command::Chart(args) => clients::chart(&args),
+            Command::Trace(args) => trace::run(&args),
         };
         match result {
             Ok(()) => ExitCode::SUCCESS,
