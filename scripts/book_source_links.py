@@ -40,6 +40,8 @@ def rewrite(text, repo, out):
         shutil.copyfile(path, copy)
         return f"{match.group(1)}source/{name}{match.group(3) or ''}{match.group(4)}"
 
+    # lessons/README.md is the book's first page, which mdBook writes as index.html.
+    text = re.sub(r"\]\(README\.md(#[^)\s]*)?\)", lambda m: f"](index.md{m.group(1) or ''})", text)
     return LINK.sub(one, text)
 
 
