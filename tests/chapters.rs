@@ -27,343 +27,31 @@
 //! that links from the chapters and the README to repository files resolve.
 
 use std::collections::BTreeSet;
-use std::fmt::Write as _;
 use std::fs;
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-/// The crate root: paths in markers are relative to it.
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+// The checkers' parts, by job, in tests/chapters/: where the files are
+// (files), excerpts and anchored regions (excerpts), the book's includes
+// and table of contents (book), commands, links and headings in the prose
+// (text). The tests themselves stay here, under their names.
+#[path = "chapters/book.rs"]
+mod book;
+#[path = "chapters/excerpts.rs"]
+mod excerpts;
+#[path = "chapters/files.rs"]
+mod files;
+#[path = "chapters/text.rs"]
+mod text;
 
-/// Every Markdown file in `lessons/`, sorted.
-fn chapter_files() -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = fs::read_dir(root().join("lessons"))
-        .expect("lessons/ exists")
-        .map(|entry| entry.expect("readable directory entry").path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "md"))
-        .collect();
-    files.sort();
-    files
-}
-
-/// A path relative to the crate root, for messages.
-fn shown(path: &Path) -> String {
-    path.strip_prefix(root())
-        .unwrap_or(path)
-        .display()
-        .to_string()
-}
-
-fn read(path: &Path) -> String {
-    fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", shown(path)))
-}
+use book::*;
+use excerpts::*;
+use files::*;
+use text::*;
 
 // ---------------------------------------------------------------------------
-// Anchored regions of the source
+// Excerpts in the chapters (the checker: chapters/excerpts.rs)
 // ---------------------------------------------------------------------------
-
-/// Whether `line` is an anchor line (`// ANCHOR: x` or `// ANCHOR_END: x`),
-/// and if so, whether it starts or ends a region, and its name.
-fn anchor_line(line: &str) -> Option<(bool, &str)> {
-    let rest = line.trim().strip_prefix("//")?.trim_start();
-    if let Some(name) = rest.strip_prefix("ANCHOR_END:") {
-        Some((false, name.trim()))
-    } else {
-        rest.strip_prefix("ANCHOR:").map(|name| (true, name.trim()))
-    }
-}
-
-/// The text of region `anchor` in `source`: the lines between its
-/// `ANCHOR` and `ANCHOR_END` lines, nested anchor lines removed, dedented
-/// by their common indentation.
-fn anchored_region(source: &str, anchor: &str) -> Result<String, String> {
-    let mut lines = source.lines();
-    if !lines
-        .by_ref()
-        .any(|line| anchor_line(line) == Some((true, anchor)))
-    {
-        return Err(format!("no `// ANCHOR: {anchor}` line"));
-    }
-    let mut region = Vec::new();
-    let mut ended = false;
-    for line in lines {
-        match anchor_line(line) {
-            Some((false, name)) if name == anchor => {
-                ended = true;
-                break;
-            }
-            Some(_) => {} // a nested anchor: not part of the text
-            None => region.push(line),
-        }
-    }
-    if !ended {
-        return Err(format!(
-            "`// ANCHOR: {anchor}` has no `// ANCHOR_END: {anchor}`"
-        ));
-    }
-    let indent = region
-        .iter()
-        .filter(|line| !line.trim().is_empty())
-        .map(|line| line.len() - line.trim_start().len())
-        .min()
-        .unwrap_or(0);
-    let dedented: Vec<&str> = region
-        .iter()
-        .map(|line| line.get(indent..).unwrap_or("").trim_end())
-        .collect();
-    Ok(dedented.join("\n"))
-}
-
-// ---------------------------------------------------------------------------
-// Excerpts in the chapters
-// ---------------------------------------------------------------------------
-
-/// One `<!-- include: FILE:ANCHOR -->` marker and the fenced block under it.
-#[derive(Debug, PartialEq)]
-struct Excerpt {
-    /// 1-based line of the marker, for messages.
-    marker_line: usize,
-    /// The source file, relative to the crate root.
-    file: String,
-    /// The anchor's name.
-    anchor: String,
-    /// 0-based index of the first line inside the fence.
-    body_start: usize,
-    /// 0-based index of the closing fence line.
-    body_end: usize,
-}
-
-/// For each line, whether it belongs to a fenced code block (fence lines
-/// included). A fence closes only with at least as many backticks as opened
-/// it, so a ```` ```` ```` block can show ```` ``` ```` lines.
-fn in_code_block(lines: &[&str]) -> Vec<bool> {
-    let mut open_fence: Option<usize> = None;
-    lines
-        .iter()
-        .map(|line| {
-            let line = line.trim();
-            let ticks = line.len() - line.trim_start_matches('`').len();
-            if ticks < 3 {
-                return open_fence.is_some();
-            }
-            match open_fence {
-                None => open_fence = Some(ticks),
-                Some(open) if ticks >= open && line.trim_start_matches('`').is_empty() => {
-                    open_fence = None;
-                }
-                Some(_) => {}
-            }
-            true
-        })
-        .collect()
-}
-
-const MARKER: &str = "<!-- include:";
-
-/// Finds every excerpt marker in a chapter. A marker that is not directly
-/// followed by a complete ```` ```rust ```` block is an error.
-fn find_excerpts(chapter: &str) -> Result<Vec<Excerpt>, String> {
-    let lines: Vec<&str> = chapter.lines().collect();
-    let mut excerpts = Vec::new();
-    // A marker shown *inside* a code block (as in lessons/README.md) is an
-    // example, not an excerpt.
-    let in_code = in_code_block(&lines);
-    let mut i = 0;
-    while i < lines.len() {
-        let line = lines[i].trim();
-        let Some(rest) = line.strip_prefix(MARKER).filter(|_| !in_code[i]) else {
-            i += 1;
-            continue;
-        };
-        let marker_line = i + 1;
-        let Some(target) = rest.strip_suffix("-->").map(str::trim) else {
-            return Err(format!(
-                "line {marker_line}: marker does not end with `-->`"
-            ));
-        };
-        let Some((file, anchor)) = target.rsplit_once(':') else {
-            return Err(format!(
-                "line {marker_line}: marker `{target}` is not FILE:ANCHOR"
-            ));
-        };
-        if !lines
-            .get(i + 1)
-            .is_some_and(|fence| fence.trim_end().starts_with("```rust"))
-        {
-            return Err(format!(
-                "line {marker_line}: marker must be directly followed by a ```rust block"
-            ));
-        }
-        let body_start = i + 2;
-        let Some(body_end) = (body_start..lines.len()).find(|&j| lines[j].trim_end() == "```")
-        else {
-            return Err(format!(
-                "line {marker_line}: the ```rust block is never closed"
-            ));
-        };
-        excerpts.push(Excerpt {
-            marker_line,
-            file: file.trim().to_owned(),
-            anchor: anchor.trim().to_owned(),
-            body_start,
-            body_end,
-        });
-        i = body_end + 1;
-    }
-    Ok(excerpts)
-}
-
-/// A short line diff (longest common subsequence), `-` for the chapter's
-/// lines, `+` for the source's.
-fn diff(chapter: &str, source: &str) -> String {
-    let a: Vec<&str> = chapter.lines().collect();
-    let b: Vec<&str> = source.lines().collect();
-    // lcs[i][j]: length of the LCS of a[i..] and b[j..].
-    let mut lcs = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for i in (0..a.len()).rev() {
-        for j in (0..b.len()).rev() {
-            lcs[i][j] = if a[i] == b[j] {
-                lcs[i + 1][j + 1] + 1
-            } else {
-                lcs[i + 1][j].max(lcs[i][j + 1])
-            };
-        }
-    }
-    // Walk the table: ' ' common, '-' only in the chapter, '+' only in the source.
-    let mut ops: Vec<(char, &str)> = Vec::new();
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() || j < b.len() {
-        if i < a.len() && j < b.len() && a[i] == b[j] {
-            ops.push((' ', a[i]));
-            i += 1;
-            j += 1;
-        } else if i < a.len() && (j == b.len() || lcs[i + 1][j] >= lcs[i][j + 1]) {
-            ops.push(('-', a[i]));
-            i += 1;
-        } else {
-            ops.push(('+', b[j]));
-            j += 1;
-        }
-    }
-    // Show the changes with two lines of context around each.
-    const CONTEXT: usize = 2;
-    let changed: Vec<usize> = (0..ops.len()).filter(|&k| ops[k].0 != ' ').collect();
-    let near = |k: usize| changed.iter().any(|&c| c.abs_diff(k) <= CONTEXT);
-    let mut out = String::new();
-    let mut skipped = false;
-    for (k, (op, line)) in ops.iter().enumerate() {
-        if near(k) {
-            if skipped {
-                out.push_str("    ...\n");
-                skipped = false;
-            }
-            let _ = writeln!(out, "    {op} {line}");
-        } else {
-            skipped = true;
-        }
-    }
-    if skipped {
-        out.push_str("    ...\n");
-    }
-    out
-}
-
-/// What checking one chapter's excerpts found.
-struct Checked {
-    /// Excerpts that are wrong (missing file or anchor, or drifted text).
-    problems: Vec<String>,
-    /// With `update`: the chapter's new text, if any excerpt was rewritten.
-    new_text: Option<String>,
-    /// With `update`: the excerpts that were rewritten.
-    rewrites: Vec<String>,
-}
-
-/// Checks (or, with `update`, rewrites) every excerpt of one chapter.
-fn check_excerpts(
-    chapter_name: &str,
-    text: &str,
-    read_source: &dyn Fn(&str) -> Option<String>,
-    update: bool,
-) -> Checked {
-    let mut problems = Vec::new();
-    let mut rewrites = Vec::new();
-    let excerpts = match find_excerpts(text) {
-        Ok(excerpts) => excerpts,
-        Err(e) => {
-            return Checked {
-                problems: vec![format!("{chapter_name}: {e}")],
-                new_text: None,
-                rewrites,
-            };
-        }
-    };
-    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
-    // Back to front, so rewriting one block leaves earlier line numbers valid.
-    for excerpt in excerpts.iter().rev() {
-        let at = format!(
-            "{chapter_name}:{} (include: {}:{})",
-            excerpt.marker_line, excerpt.file, excerpt.anchor
-        );
-        let Some(source) = read_source(&excerpt.file) else {
-            problems.push(format!("{at}: the file {} does not exist", excerpt.file));
-            continue;
-        };
-        let expected = match anchored_region(&source, &excerpt.anchor) {
-            Ok(region) => region,
-            Err(e) => {
-                problems.push(format!("{at}: {} has {e}", excerpt.file));
-                continue;
-            }
-        };
-        if expected
-            .lines()
-            .any(|line| line.trim_start().starts_with("```"))
-        {
-            problems.push(format!(
-                "{at}: the region contains a ``` line; it cannot be fenced"
-            ));
-            continue;
-        }
-        let found = lines[excerpt.body_start..excerpt.body_end].join("\n");
-        if found == expected {
-            continue;
-        }
-        if update {
-            lines.splice(
-                excerpt.body_start..excerpt.body_end,
-                expected.lines().map(str::to_owned),
-            );
-            rewrites.push(at);
-        } else {
-            problems.push(format!(
-                "{at}: the excerpt differs from the source \
-                 (- chapter, + source):\n{}",
-                diff(&found, &expected)
-            ));
-        }
-    }
-    // Found back to front; report front to back.
-    problems.reverse();
-    rewrites.reverse();
-    let new_text = (!rewrites.is_empty()).then(|| {
-        let mut joined = lines.join("\n");
-        if text.ends_with('\n') {
-            joined.push('\n');
-        }
-        joined
-    });
-    Checked {
-        problems,
-        new_text,
-        rewrites,
-    }
-}
-
-fn read_crate_file(relative: &str) -> Option<String> {
-    fs::read_to_string(root().join(relative)).ok()
-}
 
 #[test]
 fn excerpts_match_the_source() {
@@ -401,39 +89,6 @@ fn excerpts_match_the_source() {
 // ---------------------------------------------------------------------------
 // mdBook includes
 // ---------------------------------------------------------------------------
-
-/// The targets of every `{{#include ...}}` / `{{#rustdoc_include ...}}` in
-/// `text`, as (path, optional anchor). Line ranges (`:10:20`) are not anchors.
-fn mdbook_includes(text: &str) -> Result<Vec<(String, Option<String>)>, String> {
-    let mut found = Vec::new();
-    for (index, _) in text.match_indices("{{#") {
-        let rest = &text[index + 3..];
-        let Some(rest) = rest
-            .strip_prefix("include ")
-            .or_else(|| rest.strip_prefix("rustdoc_include "))
-        else {
-            continue;
-        };
-        let Some(end) = rest.find("}}") else {
-            return Err(format!(
-                "an include is never closed: {{{{#{}",
-                &rest[..rest.len().min(40)]
-            ));
-        };
-        let target = rest[..end].trim();
-        let (path, anchor) = match target.split_once(':') {
-            Some((path, spec)) => {
-                let numeric = spec
-                    .split(':')
-                    .all(|part| part.chars().all(|c| c.is_ascii_digit()));
-                (path, (!numeric).then(|| spec.to_owned()))
-            }
-            None => (target, None),
-        };
-        found.push((path.to_owned(), anchor));
-    }
-    Ok(found)
-}
 
 #[test]
 fn mdbook_includes_resolve() {
@@ -482,37 +137,6 @@ fn mdbook_includes_resolve() {
 // The book's table of contents
 // ---------------------------------------------------------------------------
 
-/// The link targets of `SUMMARY.md` (`[title](target)`), in order.
-fn summary_links(summary: &str) -> Vec<String> {
-    let mut links = Vec::new();
-    for line in summary.lines() {
-        let mut rest = line;
-        while let Some(open) = rest.find("](") {
-            let after = &rest[open + 2..];
-            let Some(close) = after.find(')') else { break };
-            let link = after[..close].trim();
-            if !link.is_empty() {
-                // `[08 — coming]()` is a draft chapter: listed, not yet written.
-                links.push(link.to_owned());
-            }
-            rest = &after[close + 1..];
-        }
-    }
-    links
-}
-
-/// Whether a file name is a numbered chapter: `NN-name.md`.
-fn is_numbered_chapter(name: &str) -> bool {
-    // "03-send-queue.md", or an interlude such as "03b-stranded-packet.md"
-    let bytes = name.as_bytes();
-    let dash = if bytes.get(2).is_some_and(u8::is_ascii_lowercase) { 3 } else { 2 };
-    bytes.len() > dash + 4
-        && bytes[0].is_ascii_digit()
-        && bytes[1].is_ascii_digit()
-        && bytes[dash] == b'-'
-        && name.ends_with(".md")
-}
-
 #[test]
 fn summary_lists_every_chapter_and_only_existing_ones() {
     let lessons = root().join("lessons");
@@ -552,27 +176,6 @@ fn summary_lists_every_chapter_and_only_existing_ones() {
 // ---------------------------------------------------------------------------
 // Commands in the text
 // ---------------------------------------------------------------------------
-
-/// The NAME of every `cargo run ... --example NAME` in `text`.
-fn example_commands(text: &str) -> Vec<String> {
-    let mut names = Vec::new();
-    for line in text.lines() {
-        let Some(start) = line.find("cargo run") else {
-            continue;
-        };
-        let mut rest = &line[start..];
-        while let Some(at) = rest.find("--example") {
-            let after = rest[at + "--example".len()..].trim_start_matches([' ', '=']);
-            let name: String = after
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
-                .collect();
-            names.push(name);
-            rest = after;
-        }
-    }
-    names
-}
 
 #[test]
 fn every_example_command_names_an_existing_example() {
@@ -626,18 +229,6 @@ fn every_example_starts_with_its_own_command() {
 // Links to files of the repository
 // ---------------------------------------------------------------------------
 
-/// The targets of Markdown links (`[text](target)`) outside fenced code blocks.
-fn markdown_links(text: &str) -> Vec<String> {
-    let lines: Vec<&str> = text.lines().collect();
-    let in_code = in_code_block(&lines);
-    lines
-        .iter()
-        .zip(in_code)
-        .filter(|(_, in_code)| !in_code)
-        .flat_map(|(line, _)| summary_links(line))
-        .collect()
-}
-
 #[test]
 fn links_to_repository_files_resolve() {
     let mut texts: Vec<PathBuf> = chapter_files();
@@ -670,44 +261,6 @@ fn links_to_repository_files_resolve() {
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
-}
-
-/// The anchors GitHub gives a Markdown file's headings: lower case, every
-/// character that is not a letter, digit, space, `-` or `_` dropped, spaces
-/// turned into hyphens, and `-1`, `-2`… after repeats.
-fn heading_anchors(text: &str) -> Vec<String> {
-    let lines: Vec<&str> = text.lines().collect();
-    let in_code = in_code_block(&lines);
-    let mut anchors: Vec<String> = Vec::new();
-    for (line, in_code) in lines.iter().zip(in_code) {
-        let Some(heading) = line.strip_prefix('#') else {
-            continue;
-        };
-        if in_code {
-            continue;
-        }
-        let title = heading.trim_start_matches('#').trim();
-        let slug: String = title
-            .to_lowercase()
-            .chars()
-            .filter(|c| c.is_alphanumeric() || matches!(c, ' ' | '-' | '_'))
-            .map(|c| if c == ' ' { '-' } else { c })
-            .collect();
-        let repeats = anchors
-            .iter()
-            .filter(|a| {
-                **a == slug
-                    || a.strip_prefix(&format!("{slug}-"))
-                        .is_some_and(|n| n.parse::<u32>().is_ok())
-            })
-            .count();
-        anchors.push(if repeats == 0 {
-            slug
-        } else {
-            format!("{slug}-{repeats}")
-        });
-    }
-    anchors
 }
 
 #[test]
@@ -867,18 +420,6 @@ fn include_directives_and_commands_are_parsed() {
     );
     assert!(is_numbered_chapter("03-send-queue.md"));
     assert!(!is_numbered_chapter("README.md"));
-}
-
-/// The module of lesson `number` ("03", "03b"): `src/lessons/lesson{number}_*.rs`.
-fn lesson_module(number: &str) -> Option<PathBuf> {
-    let prefix = format!("lesson{number}_");
-    fs::read_dir(root().join("src/lessons"))
-        .ok()?
-        .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .find(|path| {
-            path.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with(&prefix))
-        })
 }
 
 #[test]
