@@ -21,7 +21,7 @@
 //! font family and the viewer draws the text).
 //!
 //! The parts: this module holds the figure's types and renders it;
-//! [`draw`] draws one panel; [`figures`] makes the compare and room
+//! `draw` draws one panel; [`figures`] makes the compare and room
 //! figures from measured runs.
 
 use std::fs;

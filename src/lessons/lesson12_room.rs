@@ -8,7 +8,7 @@
 //! players is 10 million. The send path, not the game logic, is the load.
 //!
 //! **The room.** This module is not a new send path: it runs on top of any
-//! lesson's, chosen with [`Lesson`] (one [`Session`] per player). Every
+//! lesson's, chosen with [`Lesson`](crate::Lesson) (one [`Session`] per player). Every
 //! position update a player sends is sent to every player in the room, the
 //! sender included. Three decisions:
 //!
