@@ -186,6 +186,9 @@ impl Plan {
                 .expect("a valid template")
                 .progress_chars("=> "),
         );
+        if let Some(note) = busy_machine() {
+            progress.suspend(|| eprintln!("servercore: {note}"));
+        }
         let mut printer = Printer::new(format, out);
         let groups = self.run(&progress, |workload, summaries| {
             let heading = describe(workload, &self.options, self.runs);
@@ -194,6 +197,22 @@ impl Plan {
         progress.finish_and_clear();
         groups
     }
+}
+
+/// A warning when other processes compete for the CPU: the 1-minute load
+/// average (Linux `/proc/loadavg`) above the number of cores. Every figure
+/// then moves from run to run, the rates most; compare rows of one run.
+pub fn busy_machine() -> Option<String> {
+    let loadavg = std::fs::read_to_string("/proc/loadavg").ok()?;
+    let load: f64 = loadavg.split_whitespace().next()?.parse().ok()?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (load > cores as f64).then(|| {
+        format!(
+            "this machine is busy (load average {load:.1} on {cores} cores): other processes \
+             share the CPU, so rates will move from run to run; compare rows of one run, \
+             and use --runs for medians"
+        )
+    })
 }
 
 #[cfg(test)]
