@@ -33,12 +33,17 @@ use std::time::{Duration, Instant};
 
 use crate::catalog::Lesson;
 use crate::lessons::lesson10_backpressure::{Backpressure, Policy};
-use crate::lessons::lesson12_room::Room;
 use crate::net::{Acceptor, SocketOptions};
 use crate::packet::Packet;
 use crate::session::{DisconnectReason, Handler, Session, SessionConfig};
 use crate::stats::StatsSnapshot;
 use crate::sync::THREAD_STACK_SIZE;
+
+mod limits;
+mod room;
+
+pub use limits::{Limits, default_max_sessions, session_budget};
+pub use room::RoomServer;
 
 /// The server's default `--max-packet`: 16 KiB, header included.
 ///
@@ -75,107 +80,6 @@ pub const ROOM_SEND_BUFFER: usize = 64 * 1024;
 
 /// Threads that close the sessions at shutdown, side by side.
 const CLOSERS: usize = 16;
-
-/// Threads a session costs: its reader and its writer (lessons 03 on).
-const THREADS_PER_SESSION: u64 = 2;
-
-/// Memory maps a thread costs: its stack, the guard page below it, and the
-/// signal stack (with its own guard) `std` maps for stack-overflow reports.
-const MAPS_PER_THREAD: u64 = 4;
-
-/// File descriptors a session costs: its socket, and the clone its send path writes to.
-const FDS_PER_SESSION: u64 = 2;
-
-/// What the rest of the process needs, kept out of every budget: the
-/// binary's own maps, the listener, the acceptor, logging, the closers at
-/// shutdown.
-const RESERVE: u64 = 1024;
-
-/// The most sessions `servercore serve` and `room` accept at once unless
-/// told otherwise (`--max-sessions`): the largest number whose threads,
-/// memory maps and file descriptors all fit this process's limits, with
-/// [`RESERVE`] to spare —
-///
-/// * `vm.max_map_count` ÷ (2 threads × 4 maps),
-/// * `kernel.threads-max` and `RLIMIT_NPROC` ÷ 2 threads,
-/// * `RLIMIT_NOFILE` ÷ 2 descriptors,
-///
-/// read from `/proc/sys` and `getrlimit(2)` (Linux). A limit that cannot be
-/// read does not count. At least 1.
-pub fn default_max_sessions() -> usize {
-    session_budget(&Limits::of_this_process())
-}
-
-/// The limits [`default_max_sessions`] reads, `None` where unknown or unlimited.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Limits {
-    /// `vm.max_map_count`: memory maps per process.
-    pub max_map_count: Option<u64>,
-    /// The smaller of `kernel.threads-max` and `RLIMIT_NPROC` (soft).
-    pub max_threads: Option<u64>,
-    /// `RLIMIT_NOFILE` (soft): open file descriptors.
-    pub max_files: Option<u64>,
-}
-
-impl Limits {
-    /// This process's limits, as the kernel reports them now.
-    pub fn of_this_process() -> Limits {
-        let proc =
-            |path: &str| -> Option<u64> { std::fs::read_to_string(path).ok()?.trim().parse().ok() };
-        let rlimit = |resource| -> Option<u64> {
-            let mut limit = libc::rlimit {
-                rlim_cur: 0,
-                rlim_max: 0,
-            };
-            // SAFETY: getrlimit only writes the struct we pass it.
-            let ok = unsafe { libc::getrlimit(resource, &mut limit) } == 0;
-            (ok && limit.rlim_cur != libc::RLIM_INFINITY).then_some(limit.rlim_cur)
-        };
-        let threads = [
-            proc("/proc/sys/kernel/threads-max"),
-            rlimit(libc::RLIMIT_NPROC),
-        ];
-        Limits {
-            max_map_count: proc("/proc/sys/vm/max_map_count"),
-            max_threads: threads.into_iter().flatten().min(),
-            max_files: rlimit(libc::RLIMIT_NOFILE),
-        }
-    }
-}
-
-/// The sessions that fit `limits` (see [`default_max_sessions`]).
-pub fn session_budget(limits: &Limits) -> usize {
-    limits
-        .budgets()
-        .into_iter()
-        .filter_map(|(_, budget)| budget)
-        .min()
-        .unwrap_or(u64::MAX)
-        .clamp(1, usize::MAX as u64) as usize
-}
-
-impl Limits {
-    /// Sessions each limit allows on its own, named: the smallest is the cap.
-    pub fn budgets(&self) -> [(&'static str, Option<u64>); 3] {
-        let fit = |limit: Option<u64>, per_session: u64| {
-            limit.map(|l| l.saturating_sub(RESERVE) / per_session)
-        };
-        [
-            (
-                "vm.max_map_count",
-                fit(self.max_map_count, THREADS_PER_SESSION * MAPS_PER_THREAD),
-            ),
-            (
-                "threads (kernel.threads-max, RLIMIT_NPROC)",
-                fit(self.max_threads, THREADS_PER_SESSION),
-            ),
-            (
-                "open files (RLIMIT_NOFILE)",
-                fit(self.max_files, FDS_PER_SESSION),
-            ),
-        ]
-    }
-}
 
 /// How the server is set up.
 #[derive(Debug, Clone)]
@@ -492,43 +396,32 @@ impl Server {
 
     /// Waits until the session from `peer` has ended, or `timeout` passes.
     pub fn wait_for_end(&self, peer: SocketAddr, timeout: Duration) -> Option<EndedSession> {
-        let deadline = Instant::now() + timeout;
-        let mut sessions = self.registry.state.lock().unwrap();
-        loop {
-            if let Some(ended) = sessions.ended.iter().rev().find(|e| e.peer == peer) {
-                return Some(ended.clone());
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return None;
-            }
-            sessions = self
-                .registry
-                .session_ended
-                .wait_timeout(sessions, deadline - now)
-                .unwrap()
-                .0;
-        }
+        let sessions = self.registry.state.lock().unwrap();
+        let (sessions, _) = self
+            .registry
+            .session_ended
+            .wait_timeout_while(sessions, timeout, |s| {
+                !s.ended.iter().any(|e| e.peer == peer)
+            })
+            .unwrap();
+        sessions
+            .ended
+            .iter()
+            .rev()
+            .find(|e| e.peer == peer)
+            .cloned()
     }
 
     /// Waits until `count` sessions have ended in all, or `timeout` passes.
     /// Returns whether they did.
     pub fn wait_for_ended_count(&self, count: u64, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        let mut sessions = self.registry.state.lock().unwrap();
-        while sessions.ended_count < count {
-            let now = Instant::now();
-            if now >= deadline {
-                return false;
-            }
-            sessions = self
-                .registry
-                .session_ended
-                .wait_timeout(sessions, deadline - now)
-                .unwrap()
-                .0;
-        }
-        true
+        let sessions = self.registry.state.lock().unwrap();
+        let (sessions, _) = self
+            .registry
+            .session_ended
+            .wait_timeout_while(sessions, timeout, |s| s.ended_count < count)
+            .unwrap();
+        sessions.ended_count >= count
     }
 
     // ANCHOR: shutdown
@@ -637,55 +530,5 @@ impl fmt::Debug for Server {
             .field("local_addr", &self.local_addr)
             .field("live_sessions", &self.live_sessions())
             .finish_non_exhaustive()
-    }
-}
-
-/// `servercore room`: lesson 12's room behind this server. Every accepted
-/// session joins the room (the room is its handler).
-pub struct RoomServer {
-    /// The room every session joins.
-    room: Arc<Room>,
-    /// The server that accepts them.
-    server: Server,
-}
-
-impl RoomServer {
-    /// Listens on `addr` (port 0: the OS picks) and starts accepting players
-    /// into a room whose sessions start with `config`.
-    pub fn start(addr: SocketAddr, config: &ServerConfig) -> io::Result<RoomServer> {
-        let room = Room::new(config.lesson.number() as u8);
-        let handler: Arc<dyn Handler> = Arc::clone(&room) as Arc<dyn Handler>;
-        let server = Server::start(addr, config, handler)?;
-        Ok(RoomServer { room, server })
-    }
-
-    /// The address players connect to.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.server.local_addr()
-    }
-
-    /// The room.
-    pub fn room(&self) -> &Arc<Room> {
-        &self.room
-    }
-
-    /// The server under the room: its sessions, refusals, ended sessions.
-    pub fn server(&self) -> &Server {
-        &self.server
-    }
-
-    /// Stops accepting, closes every player's session (flushing what was
-    /// broadcast to it), disconnects the rest after the grace period, joins
-    /// every thread. Idempotent; also done on drop.
-    pub fn shutdown(&mut self) -> ShutdownReport {
-        let report = self.server.shutdown();
-        self.room.close(); // nobody is left; a late joiner is refused
-        report
-    }
-}
-
-impl Drop for RoomServer {
-    fn drop(&mut self) {
-        self.shutdown();
     }
 }
