@@ -23,7 +23,10 @@ fn every_send_path_records_a_run_that_accounts_for_every_packet() {
         }
         let picture = trace::svg(lesson, &events);
         assert!(picture.starts_with("<svg"), "{lesson}");
-        assert!(picture.contains(">sender 0<"), "{lesson}: no lane for sender 0");
+        assert!(
+            picture.contains(">sender 0<"),
+            "{lesson}: no lane for sender 0"
+        );
         if lesson.has_writer_thread() {
             assert!(picture.contains(">writer<"), "{lesson}: no writer lane");
         }
@@ -43,9 +46,10 @@ fn lesson_03_shows_the_packets_queued_during_the_held_write() {
     assert_eq!(skipped, burst, "sends that skipped the wake-up");
     // ... and the writer's re-check after the held write found all of them.
     assert!(
-        events
-            .iter()
-            .any(|e| e.kind == Kind::Recheck { during: burst as usize }),
+        events.iter().any(|e| e.kind
+            == Kind::Recheck {
+                during: burst as usize
+            }),
         "no re-check found the {burst} packets queued during the write"
     );
     // One write call per packet (lesson 03): as many writer writes as packets queued.
