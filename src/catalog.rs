@@ -9,7 +9,7 @@
 //! use servercore::Lesson;
 //! assert_eq!(Lesson::from_number(4), Some(Lesson::BatchedWriter));
 //! assert_eq!(Lesson::BatchedWriter.to_string(), "04 batched_writer");
-//! assert_eq!(Lesson::numbers(), "1-7");
+//! assert_eq!(Lesson::numbers(), "1-8");
 //! ```
 //!
 //! Lessons 09–12 (framing, backpressure, shutdown, the room) are about the
@@ -27,7 +27,8 @@ use crate::lessons::lesson03_send_queue::SendQueue;
 use crate::lessons::lesson04_batched_writer::BatchedWriter;
 use crate::lessons::lesson05_channel_writer::ChannelWriter;
 use crate::lessons::lesson07_direct_path::DirectPath;
-use crate::lessons::lesson10_backpressure::{self, Backpressure};
+use crate::lessons::lesson08_rings::{RING_CAPACITY, RingPath, WhenFull};
+use crate::lessons::lesson10_backpressure::{self, Backpressure, Policy};
 use crate::packet::MAX_PACKET_LEN;
 use crate::send_path::{SendPath, StartSendPath};
 use crate::session::SessionConfig;
@@ -50,6 +51,8 @@ pub enum Lesson {
     SendBuffers,
     /// 07: direct writes from the caller while idle, the batched writer under load.
     DirectPath,
+    /// 08: a byte ring per sender thread, all gathered into one vectored write.
+    Rings,
 }
 
 /// One row of the catalog: what the rest of the crate needs to know about a lesson.
@@ -66,16 +69,34 @@ pub struct Entry {
     pub writer_thread: bool,
     /// Whether its writer sends whole batches in vectored writes.
     pub batched: bool,
-    /// Whether its senders serialize packets into their thread's send
-    /// buffer (lesson 06) rather than allocating each packet.
-    pub send_buffer: bool,
+    /// How its senders build each packet.
+    pub builds: Builds,
     /// Starts the send path on a wire (a writer thread, where it has one).
     pub start: fn(Wire) -> io::Result<Box<dyn SendPath>>,
+    /// Starts it under a queue limit it keeps itself (lesson 08's rings),
+    /// where lesson 10's wrapper is not needed. `None`: the wrapper.
+    pub own_limit: Option<StartUnder>,
+}
+
+/// Starts a send path on a wire under a queue limit.
+pub type StartUnder = fn(Wire, Backpressure) -> io::Result<Box<dyn SendPath>>;
+
+/// How a lesson's senders build each packet (what `compare` and the
+/// benchmarks do on its behalf).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Builds {
+    /// A fresh [`Packet`](crate::Packet) per send: one allocation, one copy.
+    Allocated,
+    /// In the sending thread's send buffer (lesson 06): no allocation.
+    InSendBuffer,
+    /// Straight into the send path's own buffer, through
+    /// [`SendPath::send_with`] (lesson 08): no `Packet` at all.
+    InPlace,
 }
 
 impl Lesson {
     /// Every lesson, in reading order.
-    pub const ALL: [Lesson; 7] = [
+    pub const ALL: [Lesson; 8] = [
         Lesson::Naive,
         Lesson::Locked,
         Lesson::SendQueue,
@@ -83,6 +104,7 @@ impl Lesson {
         Lesson::ChannelWriter,
         Lesson::SendBuffers,
         Lesson::DirectPath,
+        Lesson::Rings,
     ];
 
     // ANCHOR: table
@@ -95,8 +117,9 @@ impl Lesson {
                 idea: "each send writes to the socket from the caller's thread",
                 writer_thread: false,
                 batched: false,
-                send_buffer: false,
+                builds: Builds::Allocated,
                 start: |wire| Ok(Box::new(NaiveSend::new(wire))),
+                own_limit: None,
             },
             Lesson::Locked => Entry {
                 number: 2,
@@ -104,8 +127,9 @@ impl Lesson {
                 idea: "a mutex around the writes",
                 writer_thread: false,
                 batched: false,
-                send_buffer: false,
+                builds: Builds::Allocated,
                 start: |wire| Ok(Box::new(LockedSend::new(wire))),
+                own_limit: None,
             },
             Lesson::SendQueue => Entry {
                 number: 3,
@@ -113,8 +137,9 @@ impl Lesson {
                 idea: "queue + pending flag + writer thread, one packet per write (the seed)",
                 writer_thread: true,
                 batched: false,
-                send_buffer: false,
+                builds: Builds::Allocated,
                 start: |wire| Ok(Box::new(SendQueue::new(wire)?)),
+                own_limit: None,
             },
             Lesson::BatchedWriter => Entry {
                 number: 4,
@@ -122,8 +147,9 @@ impl Lesson {
                 idea: "the writer takes the whole queue into one vectored write",
                 writer_thread: true,
                 batched: true,
-                send_buffer: false,
+                builds: Builds::Allocated,
                 start: |wire| Ok(Box::new(BatchedWriter::new(wire)?)),
+                own_limit: None,
             },
             Lesson::ChannelWriter => Entry {
                 number: 5,
@@ -131,8 +157,9 @@ impl Lesson {
                 idea: "the batched writer on a crossbeam channel",
                 writer_thread: true,
                 batched: true,
-                send_buffer: false,
+                builds: Builds::Allocated,
                 start: |wire| Ok(Box::new(ChannelWriter::new(wire)?)),
+                own_limit: None,
             },
             Lesson::SendBuffers => Entry {
                 number: 6,
@@ -140,10 +167,11 @@ impl Lesson {
                 idea: "packets serialized into a reused per-thread chunk, lesson 04's writer",
                 writer_thread: true,
                 batched: true,
-                send_buffer: true,
+                builds: Builds::InSendBuffer,
                 // The writer is lesson 04's, unchanged: lesson 06 changes how
                 // a packet is made, not how it is sent.
                 start: |wire| Ok(Box::new(BatchedWriter::new(wire)?)),
+                own_limit: None,
             },
             Lesson::DirectPath => Entry {
                 number: 7,
@@ -151,8 +179,20 @@ impl Lesson {
                 idea: "write from the caller while idle, batch under load",
                 writer_thread: true,
                 batched: true,
-                send_buffer: false,
+                builds: Builds::Allocated,
                 start: |wire| Ok(Box::new(DirectPath::new(wire)?)),
+                own_limit: None,
+            },
+            Lesson::Rings => Entry {
+                number: 8,
+                name: "rings",
+                idea: "each sender frames into its own byte ring; the writer gathers all rings in one writev",
+                writer_thread: true,
+                batched: true,
+                // Senders frame straight into their rings (`send_with`).
+                builds: Builds::InPlace,
+                start: |wire| Ok(Box::new(RingPath::new(wire)?)),
+                own_limit: Some(rings_under),
             },
         }
     }
@@ -209,7 +249,13 @@ impl Lesson {
     /// Whether this lesson's senders serialize packets through their
     /// thread's send buffer (lesson 06) rather than allocating each packet.
     pub fn uses_send_buffer(self) -> bool {
-        self.entry().send_buffer
+        self.entry().builds == Builds::InSendBuffer
+    }
+
+    /// Whether this lesson's senders frame packets straight into the send
+    /// path ([`SendPath::send_with`], lesson 08).
+    pub fn frames_in_place(self) -> bool {
+        self.entry().builds == Builds::InPlace
     }
 
     /// Starts this lesson's send path on `wire`, as first taught: no queue limit.
@@ -218,14 +264,18 @@ impl Lesson {
     }
 
     /// Starts this lesson's send path on `wire` under a queue limit
-    /// (lesson 10's wrapper). Lessons 01 and 02 have no queue: their callers
-    /// block in the kernel when the socket buffer is full, so they run
-    /// unwrapped, and so does an unlimited `limit`.
+    /// (lesson 10's wrapper, or the lesson's own where it keeps one).
+    /// Lessons 01 and 02 have no queue: their callers block in the kernel
+    /// when the socket buffer is full, so they run unwrapped, and so does
+    /// an unlimited `limit`.
     pub fn start_with(self, wire: Wire, limit: Backpressure) -> io::Result<Box<dyn SendPath>> {
         if !self.has_queue() || limit.is_unlimited() {
             return self.start(wire);
         }
-        lesson10_backpressure::start_limited(wire, limit, self.entry().start)
+        match self.entry().own_limit {
+            Some(start_under) => start_under(wire, limit),
+            None => lesson10_backpressure::start_limited(wire, limit, self.entry().start),
+        }
     }
 
     /// How a session starts this lesson's send path under `limit`.
@@ -241,6 +291,26 @@ impl Lesson {
             max_packet: MAX_PACKET_LEN,
         }
     }
+}
+
+/// Lesson 08 under a queue limit: the ring's capacity is the limit, built
+/// in. Each sender thread's ring holds the largest power of two bytes that
+/// is at most the limit and at most [`RING_CAPACITY`]; a session's rings
+/// hold at most senders × that. Block and reject are the ring's own; the
+/// disconnect policy (a room's) needs lesson 10's wrapper, which can evict.
+fn rings_under(wire: Wire, limit: Backpressure) -> io::Result<Box<dyn SendPath>> {
+    let bytes = limit.high_water.clamp(4, RING_CAPACITY);
+    let capacity = 1 << (usize::BITS - 1 - bytes.leading_zeros()); // a power of two, at most `bytes`
+    let when_full = match limit.policy {
+        Policy::Block => WhenFull::Block,
+        Policy::Reject => WhenFull::Reject,
+        Policy::Disconnect => {
+            return lesson10_backpressure::start_limited(wire, limit, move |wire| {
+                Ok(Box::new(RingPath::with_capacity(wire, capacity)?))
+            });
+        }
+    };
+    Ok(Box::new(RingPath::with_config(wire, capacity, when_full)?))
 }
 
 impl fmt::Display for Lesson {
@@ -259,8 +329,8 @@ mod tests {
             assert_eq!(lesson.number(), i as u32 + 1, "{lesson:?}");
             assert_eq!(Lesson::from_number(lesson.number()), Some(*lesson));
         }
-        assert_eq!(Lesson::numbers(), "1-7");
-        assert_eq!(Lesson::from_number(8), None);
+        assert_eq!(Lesson::numbers(), "1-8");
+        assert_eq!(Lesson::from_number(9), None);
     }
 
     #[test]

@@ -40,6 +40,29 @@ pub trait SendPath: Send + Sync {
 
     /// The counters as they are now.
     fn stats(&self) -> StatsSnapshot;
+
+    /// Sends a packet whose `payload_len`-byte payload `fill` writes in
+    /// place, with the guarantees of [`send`](SendPath::send). This default
+    /// builds a [`Packet`] (one allocation) and sends it; a send path that
+    /// can frame the payload straight into its own buffer overrides it and
+    /// allocates nothing. A refused packet comes back built, as from `send`.
+    ///
+    /// # Panics
+    ///
+    /// If `payload_len` is above
+    /// [`MAX_PAYLOAD_LEN`](crate::packet::MAX_PAYLOAD_LEN): no packet can hold it.
+    fn send_with(
+        &self,
+        payload_len: usize,
+        fill: &mut dyn FnMut(&mut [u8]),
+    ) -> Result<(), SendError> {
+        let mut payload = vec![0; payload_len];
+        fill(&mut payload);
+        match Packet::from_payload(&payload) {
+            Ok(packet) => self.send(packet),
+            Err(_) => panic!("a payload of {payload_len} bytes does not fit in a packet"),
+        }
+    }
 }
 // ANCHOR_END: send_path
 

@@ -211,7 +211,35 @@ impl Session {
         if self.disconnected.load(Ordering::Acquire) {
             return Err(SendError::Closed(packet));
         }
-        let result = self.send_path.send(packet);
+        self.evict_if_told(self.send_path.send(packet))
+    }
+
+    /// Sends a packet whose `payload_len`-byte payload `fill` writes in
+    /// place ([`SendPath::send_with`]): the same as [`send`](Session::send),
+    /// without building a [`Packet`] where the send path frames in place.
+    ///
+    /// # Panics
+    ///
+    /// If `payload_len` is above [`MAX_PAYLOAD_LEN`](crate::packet::MAX_PAYLOAD_LEN).
+    pub fn send_with(
+        &self,
+        payload_len: usize,
+        fill: &mut dyn FnMut(&mut [u8]),
+    ) -> Result<(), SendError> {
+        if self.disconnected.load(Ordering::Acquire) {
+            let mut payload = vec![0; payload_len];
+            fill(&mut payload);
+            return match Packet::from_payload(&payload) {
+                Ok(packet) => Err(SendError::Closed(packet)),
+                Err(_) => panic!("a payload of {payload_len} bytes does not fit in a packet"),
+            };
+        }
+        self.evict_if_told(self.send_path.send_with(payload_len, fill))
+    }
+
+    /// A send the queue limit answered with `Evicted`: disconnect this
+    /// session as a slow reader. Returns the result as it was.
+    fn evict_if_told(&self, result: Result<(), SendError>) -> Result<(), SendError> {
         if let Err(SendError::Evicted(_)) = &result {
             let stats = self.send_path.stats();
             self.disconnect_with(DisconnectReason::SlowReader {

@@ -33,6 +33,74 @@ pub use loom::thread;
 #[cfg(loom)]
 pub use loom_check::Condvar;
 
+/// Atomics and fences: `std`'s in a normal build, loom's under
+/// `--cfg loom`, so that the model checker sees every load, store and
+/// fence of lesson 08's rings and pending flag (and may give a load any
+/// value the memory model allows, not only the latest).
+pub mod atomic {
+    #[cfg(not(loom))]
+    pub use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
+
+    #[cfg(loom)]
+    pub use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
+}
+
+#[cfg(loom)]
+pub use loom::thread_local;
+/// `thread_local!`: `std`'s, or loom's under `--cfg loom`. loom runs every
+/// thread of a model on one OS thread, so a `std` thread-local would be
+/// shared by all of them; loom's gives each model thread its own (lesson
+/// 08 keeps each sender thread's rings in one).
+#[cfg(not(loom))]
+pub use std::thread_local;
+
+/// Lets loom check a byte buffer that lives in a `std` `UnsafeCell` (lesson
+/// 08's rings, whose bytes must be one contiguous slice for `writev`).
+///
+/// The buffer's owner reports every write and read of a byte range, and in
+/// a loom build each byte has a loom cell that records the access: loom
+/// then fails the model if a write of a byte is not ordered after the last
+/// read or write of it by another thread (a data race), and reports the
+/// schedule. In a normal build it holds nothing and its calls compile to
+/// nothing.
+#[derive(Debug)]
+pub struct ByteAccess {
+    /// One loom cell per byte of the buffer.
+    #[cfg(loom)]
+    cells: Box<[loom::cell::UnsafeCell<()>]>,
+}
+
+impl ByteAccess {
+    /// Access tracking for a buffer of `len` bytes.
+    #[cfg_attr(not(loom), allow(unused_variables))]
+    pub fn new(len: usize) -> ByteAccess {
+        ByteAccess {
+            #[cfg(loom)]
+            cells: (0..len).map(|_| loom::cell::UnsafeCell::new(())).collect(),
+        }
+    }
+
+    /// Reports a write of `len` bytes from `start` (wrapping at the buffer's end).
+    #[inline(always)]
+    #[cfg_attr(not(loom), allow(unused_variables))]
+    pub fn write(&self, start: usize, len: usize) {
+        #[cfg(loom)]
+        for i in start..start + len {
+            self.cells[i % self.cells.len()].with_mut(|_| ());
+        }
+    }
+
+    /// Reports a read of `len` bytes from `start` (wrapping at the buffer's end).
+    #[inline(always)]
+    #[cfg_attr(not(loom), allow(unused_variables))]
+    pub fn read(&self, start: usize, len: usize) {
+        #[cfg(loom)]
+        for i in start..start + len {
+            self.cells[i % self.cells.len()].with(|_| ());
+        }
+    }
+}
+
 /// Under loom only: the hook that runs right before a thread blocks on a
 /// [`Condvar`], and the `Condvar` that calls it.
 #[cfg(loom)]

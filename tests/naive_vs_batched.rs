@@ -19,6 +19,7 @@
 //! | 06 send_buffers | a writer held in its first write | 2 | 1 |
 //! | 07 direct_path | a caller held in its direct write | 2 | 1 |
 //! | 07 direct_path | a full socket: the direct write would block | 3 | 1 |
+//! | 08 rings | a writer held in its first write | 2 | 1 |
 //!
 //! How each number comes about:
 //!
@@ -235,6 +236,16 @@ fn rows(lesson: Lesson) -> Vec<Row> {
                  the socket and only queue",
             ),
         ],
+        Lesson::Rings => vec![row(
+            Meets::HeldWriter,
+            2,
+            Wakeups::Exactly(1),
+            "the first packet's write (held at the gate), then ONE writev for \
+             the 99 the sender framed into its ring meanwhile",
+            "the first send finds the atomic `pending` clear and wakes the \
+             writer; the 99 behind the held write find it set and only \
+             publish (the seed's rule, without the lock)",
+        )],
     }
 }
 

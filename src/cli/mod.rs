@@ -129,10 +129,12 @@ pub struct CompareArgs {
         value_parser = parse::positive(600.0)
     )]
     pub seconds: f64,
-    /// Runs of each lesson, 1..=100; the tables show the median and the min–max.
+    /// Runs of each lesson, 1..=100, round by round; the tables show the
+    /// median and the min–max (3 by default: one 1-second run is at the
+    /// mercy of what the scheduler did in that second).
     #[arg(
         long,
-        default_value = "1",
+        default_value = "3",
         allow_negative_numbers = true,
         value_parser = parse::whole(1usize, 100)
     )]

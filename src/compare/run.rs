@@ -122,7 +122,7 @@ pub fn run_with(lesson: Lesson, workload: &Workload, options: &RunOptions) -> io
                             }
                         }
                         let (sender, seq) = (sender as u16, seq as u32);
-                        let fill = |body: &mut [u8]| {
+                        let mut fill = |body: &mut [u8]| {
                             if stamped {
                                 let sent_ns = origin.elapsed().as_nanos() as u64;
                                 workload::fill_stamped_payload(body, sender, seq, sent_ns);
@@ -130,9 +130,17 @@ pub fn run_with(lesson: Lesson, workload: &Workload, options: &RunOptions) -> io
                                 workload::fill_payload(body, sender, seq);
                             }
                         };
-                        // Lesson 06 serializes into the thread's send buffer;
-                        // every other lesson builds a fresh packet: fill a
-                        // scratch buffer, then allocate and copy.
+                        // Lesson 08 frames the payload straight into the
+                        // sender's ring; lesson 06 serializes into the
+                        // thread's send buffer; every other lesson builds a
+                        // fresh packet: fill a scratch buffer, then
+                        // allocate and copy.
+                        if lesson.frames_in_place() {
+                            if session.send_with(payload, &mut fill).is_err() {
+                                break; // the session failed: the receiver will report it
+                            }
+                            continue;
+                        }
                         let packet = if lesson.uses_send_buffer() {
                             lesson06_send_buffers::packet(payload, fill)
                         } else {

@@ -15,7 +15,7 @@
 //! | 05 | [`lesson05_channel_writer`] | the same writer on `crossbeam-channel` |
 //! | 06 | [`lesson06_send_buffers`] | packets serialized into reused per-thread chunks |
 //! | 07 | [`lesson07_direct_path`] | write from the caller while idle, batch under load |
-//! | 08 | — | per-sender rings (coming) |
+//! | 08 | [`lesson08_rings`] | each sender frames into its own byte ring; one `writev` gathers them all |
 //!
 //! **Part II — robustness.** The session around a send path:
 //!
@@ -69,6 +69,7 @@ pub mod lesson04_batched_writer;
 pub mod lesson05_channel_writer;
 pub mod lesson06_send_buffers;
 pub mod lesson07_direct_path;
+pub mod lesson08_rings;
 pub mod lesson09_framing;
 pub mod lesson10_backpressure;
 pub mod lesson11_shutdown;
