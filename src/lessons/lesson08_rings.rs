@@ -21,19 +21,23 @@
 //! writer clears it and then looks at every ring once more before it
 //! sleeps; a sender publishes its bytes and then looks at the flag, and
 //! wakes the writer only if it was clear. Without a lock around both, the
-//! two "then"s need a `fence(SeqCst)` each (see [`RingPath::publish`] and
-//! [`run_writer`]): with only `Release`/`Acquire`, both sides may read the
+//! two "then"s need a `fence(SeqCst)` each (see `RingPath::publish` and
+//! `writer::run_writer`): with only `Release`/`Acquire`, both sides may read the
 //! other's old value, and a packet is stranded. The `Mutex` and the two
 //! condvars are only for sleeping: the writer when every ring is empty, a
 //! sender when its ring is full.
 //!
 //! **The cost.** Memory: a ring per (sender thread, session), of
 //! [`RING_CAPACITY`] bytes, allocated at the thread's first send on that
-//! session and kept while the session lives. A full ring blocks its sender
-//! (the capacity is the queue limit). One `fence(SeqCst)` per send (an
+//! session and kept while the session lives. The capacity is the queue
+//! limit, built in: a full ring blocks its sender, or refuses the packet
+//! with [`SendError::Full`] under [`WhenFull::Reject`]. One `fence(SeqCst)` per send (an
 //! `mfence` on x86). And `unsafe`: the ring's bytes are written by one
 //! thread and read by another, which the compiler cannot check; the
 //! argument is in the `SAFETY` comments, loom checks it.
+//!
+//! `send` copies a built packet into the ring; [`SendPath::send_with`]
+//! frames the payload straight into it, so the caller builds no `Packet`.
 //!
 //! **What the tests show** (`tests/lesson08_rings.rs`): with 4 and 16
 //! senders every packet arrives intact and in its sender's order; partial

@@ -43,6 +43,10 @@ pub(super) fn run_writer(shared: &Shared, wire: &Wire) {
             break Leaving::Aborted; // the write in flight is done: drop the rest
         }
         if wrote {
+            // New: give the core away once before the next look. With fewer
+            // cores than threads, the senders then publish more, and the
+            // next gather is that much larger: fewer, bigger writes. When
+            // nobody else is runnable, this returns at once.
             thread::yield_now();
             continue; // more may have been published meanwhile: look again
         }
