@@ -35,14 +35,17 @@ pub(crate) fn read_crate_file(relative: &str) -> Option<String> {
     fs::read_to_string(root().join(relative)).ok()
 }
 
-/// The module of lesson `number` ("03", "03b"): `src/lessons/lesson{number}_*.rs`.
+/// The module of lesson `number` ("03", "03b"): `src/lessons/lesson{number}_*.rs`
+/// (the file, not a directory of submodules beside it, as lesson 08 has).
 pub(crate) fn lesson_module(number: &str) -> Option<PathBuf> {
     let prefix = format!("lesson{number}_");
     fs::read_dir(root().join("src/lessons"))
         .ok()?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
         .find(|path| {
-            path.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with(&prefix))
+            path.extension().is_some_and(|ext| ext == "rs")
+                && path
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with(&prefix))
         })
 }
