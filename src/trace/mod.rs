@@ -130,7 +130,8 @@ pub fn classify(target: &str, text: &str) -> Kind {
     // Lesson 07's direct path, and lessons 01 and 02, where the caller writes.
     if text.contains("Idle -> Caller") || text.starts_with("send:") {
         Kind::SendDirect
-    } else if text.starts_with("enqueue") {
+    } else if text.starts_with("enqueue") || text.starts_with("publish") {
+        // Lesson 08's senders publish into their rings: the same event.
         Kind::Enqueue {
             woke: text.contains("wake the writer") || text.contains("count a wake-up"),
         }
@@ -151,7 +152,8 @@ pub fn classify(target: &str, text: &str) -> Kind {
         Kind::Recheck {
             during: first_number(text).unwrap_or(0),
         }
-    } else if text.starts_with("re-check: empty") {
+    } else if text.starts_with("re-check: empty") || text.starts_with("re-check: every ring empty")
+    {
         Kind::Recheck { during: 0 }
     } else {
         Kind::Other
@@ -546,6 +548,23 @@ mod tests {
         );
         assert_eq!(
             classify(lesson, "re-check: empty, pending -> false"),
+            Kind::Recheck { during: 0 }
+        );
+        let rings = "servercore::lessons::lesson08_rings";
+        assert_eq!(
+            classify(rings, "publish: pending false -> true: wake the writer"),
+            Kind::Enqueue { woke: true }
+        );
+        assert_eq!(
+            classify(rings, "publish: 34 bytes, pending is true: no wake-up"),
+            Kind::Enqueue { woke: false }
+        );
+        assert_eq!(
+            classify(rings, "write: 8 packets from 2 rings, 272 bytes"),
+            Kind::Batch { packets: 8 }
+        );
+        assert_eq!(
+            classify(rings, "re-check: every ring empty, pending -> false: sleep"),
             Kind::Recheck { during: 0 }
         );
         assert_eq!(
