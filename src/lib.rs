@@ -16,7 +16,7 @@
 //! **The lessons** (read them in order; the course text is in `lessons/`):
 //!
 //! * [`lessons`] — one module per lesson, in reading order: Part I, the
-//!   send paths 01–07 (08, per-sender rings, is coming); Part II, framing
+//!   send paths 01–08; Part II, framing
 //!   (09), backpressure (10) and shutdown (11); Part III, the broadcast
 //!   room (12).
 //!

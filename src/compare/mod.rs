@@ -118,7 +118,8 @@ pub struct RunOptions {
     /// [`Policy::Block`](crate::Policy::Block): a sender waits once this
     /// much is queued, until the writer drains half of it. `None`:
     /// unlimited, as lessons 03–07 are first taught (the library's
-    /// default); the command's default is
+    /// default; lesson 08's rings keep their own capacity); the command's
+    /// default is
     /// [`server::DEFAULT_QUEUE_LIMIT`](crate::server::DEFAULT_QUEUE_LIMIT),
     /// what `servercore serve` uses. Lessons 01 and 02 have no queue and
     /// ignore it.
