@@ -288,61 +288,24 @@ impl RingPath {
     /// The hot path of `send` and `send_with`: frame the packet into the
     /// calling thread's ring, publish it, then look at the flag.
     fn publish<F: FnOnce(&mut [u8])>(&self, payload_len: usize, fill: F) -> Result<(), Refused<F>> {
-        let shared = &*self.shared;
         let frame_len = payload_len + HEADER_LEN;
-        if frame_len > shared.capacity {
-            return Err(Refused::Before {
-                fill,
-                why: Why::TooLarge,
-            });
-        }
-        if shared.flags.load(Acquire) & CLOSED != 0 {
-            return Err(Refused::Before {
-                fill,
-                why: Why::Closed,
-            });
-        }
         MY_RINGS.with(|rings| {
             let mut rings = rings
                 .try_borrow_mut()
                 .expect("send_with's fill must not send on a ring path itself");
-            // New: the calling thread's own ring (registered at its first send).
-            let Some(me) = self.my_ring(&mut rings) else {
-                return Err(Refused::Before {
-                    fill,
-                    why: Why::NoRing,
-                });
+            // New: the calling thread's own ring, with room for the frame
+            // (a full ring is the queue limit: see `ring_with_room`).
+            let p = match self.ring_with_room(&mut rings, frame_len) {
+                Ok(p) => p,
+                Err(why) => return Err(Refused::Before { fill, why }),
             };
-            let p = &mut rings[me];
-            let capacity = shared.capacity;
-            if p.head + frame_len > p.tail + capacity {
-                p.tail = p.ring.tail.load(Acquire); // what has the writer freed?
-                if p.head + frame_len > p.tail + capacity {
-                    // New: the ring is full; its capacity is the queue limit.
-                    if shared.when_full == WhenFull::Reject {
-                        return Err(Refused::Before {
-                            fill,
-                            why: Why::Full,
-                        });
-                    }
-                    match self.wait_for_room(&p.ring, p.head + frame_len - capacity) {
-                        Some(tail) => p.tail = tail,
-                        None => {
-                            return Err(Refused::Before {
-                                fill,
-                                why: Why::Closed,
-                            });
-                        }
-                    }
-                }
-            }
             // New: frame the packet straight into the ring. The bytes from
             // `head` on are free: only this thread writes them, nobody reads them.
             let start = p.head;
             let header = (frame_len as u16).to_le_bytes();
             // SAFETY: this thread is the ring's producer (only its cache holds
             // a `Producer`), and `[start, start + frame_len)` is free: `start`
-            // is `head`, and the room check above loaded `tail` with `Acquire`.
+            // is `head`, and `ring_with_room` loaded `tail` with `Acquire`.
             unsafe { p.ring.write(start, &header) };
             // SAFETY: as above; the body follows the header, inside the frame.
             match unsafe { p.ring.free_run(start + HEADER_LEN, payload_len) } {
@@ -362,7 +325,7 @@ impl RingPath {
             // after the head is stored *for every thread*: `Release` orders
             // the bytes before the store, not the store before this load.
             fence(SeqCst);
-            let flags = shared.flags.load(Relaxed);
+            let flags = self.shared.flags.load(Relaxed);
             if flags & CLOSED != 0 && !self.taken_before_the_writer_left(&p.ring, p.head) {
                 return Err(Refused::After {
                     start,
@@ -370,7 +333,7 @@ impl RingPath {
                 });
             }
             p.accepted += 1;
-            (p.ring.accepted).store(p.accepted, std::sync::atomic::Ordering::Relaxed);
+            p.ring.accepted.store(p.accepted, Relaxed);
             if flags & PENDING == 0 {
                 self.wake_writer(); // the writer may be asleep: the seed's RegisterSend
             } else {
@@ -380,6 +343,41 @@ impl RingPath {
         })
     }
     // ANCHOR_END: publish
+
+    // ANCHOR: ring_with_room
+    /// The calling thread's ring for this path, once it has room for
+    /// `frame_len` bytes; or why the packet is refused before anything is
+    /// written.
+    fn ring_with_room<'r>(
+        &self,
+        rings: &'r mut Vec<Producer>,
+        frame_len: usize,
+    ) -> Result<&'r mut Producer, Why> {
+        let shared = &*self.shared;
+        if frame_len > shared.capacity {
+            return Err(Why::TooLarge);
+        }
+        if shared.flags.load(Acquire) & CLOSED != 0 {
+            return Err(Why::Closed);
+        }
+        // The calling thread's own ring (registered at its first send).
+        let me = self.my_ring(rings).ok_or(Why::NoRing)?;
+        let p = &mut rings[me];
+        let capacity = shared.capacity;
+        if p.head + frame_len > p.tail + capacity {
+            p.tail = p.ring.tail.load(Acquire); // what has the writer freed?
+            if p.head + frame_len > p.tail + capacity {
+                // New: the ring is full; its capacity is the queue limit.
+                if shared.when_full == WhenFull::Reject {
+                    return Err(Why::Full);
+                }
+                let needed = p.head + frame_len - capacity;
+                p.tail = self.wait_for_room(&p.ring, needed).ok_or(Why::Closed)?;
+            }
+        }
+        Ok(p)
+    }
+    // ANCHOR_END: ring_with_room
 
     /// The index, in this thread's cache, of its ring for this path: found,
     /// or registered now (the thread's first send on this path).
