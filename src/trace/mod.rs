@@ -515,66 +515,76 @@ mod tests {
 
     #[test]
     fn lines_are_read_as_the_chapters_word_them() {
-        let lesson = "servercore::lessons::lesson03_send_queue";
-        assert_eq!(
-            classify(lesson, "enqueue: pending false -> true: wake the writer"),
-            Kind::Enqueue { woke: true }
-        );
-        assert_eq!(
-            classify(lesson, "enqueue: pending is true, 3 queued: no wake-up"),
-            Kind::Enqueue { woke: false }
-        );
-        assert_eq!(
-            classify(lesson, "write: 12 packets, 408 bytes"),
-            Kind::Batch { packets: 12 }
-        );
-        assert_eq!(
-            classify(lesson, "write: 1 packet, 34 bytes"),
-            Kind::Batch { packets: 1 }
-        );
-        assert_eq!(
-            classify(
-                lesson,
-                "write: the unfinished 7 bytes, then 3 packets, 102 bytes"
-            ),
-            Kind::Batch { packets: 3 }
-        );
-        assert_eq!(
-            classify(
-                lesson,
-                "re-check: 2 queued during the write, 1 before it: keep pending"
-            ),
-            Kind::Recheck { during: 2 }
-        );
-        assert_eq!(
-            classify(lesson, "re-check: empty, pending -> false"),
-            Kind::Recheck { during: 0 }
-        );
+        let queue = "servercore::lessons::lesson03_send_queue";
         let rings = "servercore::lessons::lesson08_rings";
-        assert_eq!(
-            classify(rings, "publish: pending false -> true: wake the writer"),
-            Kind::Enqueue { woke: true }
-        );
-        assert_eq!(
-            classify(rings, "publish: 34 bytes, pending is true: no wake-up"),
-            Kind::Enqueue { woke: false }
-        );
-        assert_eq!(
-            classify(rings, "write: 8 packets from 2 rings, 272 bytes"),
-            Kind::Batch { packets: 8 }
-        );
-        assert_eq!(
-            classify(rings, "re-check: every ring empty, pending -> false: sleep"),
-            Kind::Recheck { during: 0 }
-        );
-        assert_eq!(
-            classify("servercore::wire", "writev begins"),
-            Kind::WriteBegins
-        );
-        assert_eq!(
-            classify("servercore::wire", "writev ends: 408 bytes"),
-            Kind::WriteEnds { bytes: 408 }
-        );
+        let wire = "servercore::wire";
+        let cases = [
+            (
+                queue,
+                "enqueue: pending false -> true: wake the writer",
+                Kind::Enqueue { woke: true },
+            ),
+            (
+                queue,
+                "enqueue: pending is true, 3 queued: no wake-up",
+                Kind::Enqueue { woke: false },
+            ),
+            (
+                queue,
+                "write: 12 packets, 408 bytes",
+                Kind::Batch { packets: 12 },
+            ),
+            (
+                queue,
+                "write: 1 packet, 34 bytes",
+                Kind::Batch { packets: 1 },
+            ),
+            (
+                queue,
+                "write: the unfinished 7 bytes, then 3 packets, 102 bytes",
+                Kind::Batch { packets: 3 },
+            ),
+            (
+                queue,
+                "re-check: 2 queued during the write, 1 before it: keep pending",
+                Kind::Recheck { during: 2 },
+            ),
+            (
+                queue,
+                "re-check: empty, pending -> false",
+                Kind::Recheck { during: 0 },
+            ),
+            // Lesson 08's senders publish into their rings.
+            (
+                rings,
+                "publish: pending false -> true: wake the writer",
+                Kind::Enqueue { woke: true },
+            ),
+            (
+                rings,
+                "publish: 34 bytes, pending is true: no wake-up",
+                Kind::Enqueue { woke: false },
+            ),
+            (
+                rings,
+                "write: 8 packets from 2 rings, 272 bytes",
+                Kind::Batch { packets: 8 },
+            ),
+            (
+                rings,
+                "re-check: every ring empty, pending -> false: sleep",
+                Kind::Recheck { during: 0 },
+            ),
+            (wire, "writev begins", Kind::WriteBegins),
+            (
+                wire,
+                "writev ends: 408 bytes",
+                Kind::WriteEnds { bytes: 408 },
+            ),
+        ];
+        for (target, text, kind) in cases {
+            assert_eq!(classify(target, text), kind, "{target}: {text}");
+        }
         assert_eq!(
             pending_change("re-check: empty, owner Writer -> Idle"),
             Some(false)
